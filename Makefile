@@ -1,0 +1,51 @@
+# policyforge — every target installs what it needs first (scripts/install-deps.sh is quick
+# when everything is already there).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PF    := $(VENV)/bin/policyforge
+TASK  ?= cache
+ROUNDS ?=
+ARGS  ?=
+
+.PHONY: deps build demo test synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+
+## The main job: a cache-eviction synthesis with the offline generator on the demo trace.
+demo: deps
+	$(PF) run cache --generator offline --rounds 8 --candidates-per-round 16 --workers 2 --seed 1 --out runs/demo --fresh
+
+test: deps
+	$(PY) -m pytest -ra $(ARGS)
+
+## make synth TASK=cache|cc|eplb [ARGS="--rounds 10 ..."]
+synth: deps
+	$(PF) run $(TASK) $(ARGS)
+
+bench-engine: deps
+	$(PY) bench/engine/run.py
+
+bench-cache: deps
+	$(PY) bench/cache/run.py
+
+bench-cc: deps
+	$(PY) bench/cc/run.py
+
+bench-eplb: deps
+	$(PY) bench/eplb/run.py
+
+vm: deps
+	scripts/vm-build.sh
+
+vm-shell: vm
+	$(PY) -m policyforge.vm shell
+
+vm-bench: vm
+	$(PY) bench/vm/run.py
+
+clean:
+	rm -rf build runs

@@ -1,0 +1,1 @@
+"""The synthesis engine: controller, database (store), prompt builder, selector, generators."""

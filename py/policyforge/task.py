@@ -1,0 +1,138 @@
+"""The Task interface: everything the engine knows about a domain.
+
+A domain (cache, cc, eplb, ...) is a package under ``policyforge.tasks`` that exposes
+``TASK_CLASS``, a subclass of :class:`Task`. The engine drives it one way:
+
+    source --check()--> CheckOutcome --evaluate()--> Evaluation --> store
+
+Adding a domain touches no engine file: the registry finds it by its package name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable
+
+from .search.expr import ExprHole
+
+
+class TaskError(Exception):
+    """A problem the user can fix (bad option, bad trace, missing tool): one clear line."""
+
+
+@dataclasses.dataclass
+class Option:
+    """A task option settable with ``policyforge run TASK -o name=value``."""
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+@dataclasses.dataclass
+class Seed:
+    """A hand-written starting policy. ``genome`` maps hole name -> expression (offline DSL)."""
+    name: str
+    genome: dict[str, str]
+    source: str = ""          # filled by Task.render() when empty
+
+
+@dataclasses.dataclass
+class CheckOutcome:
+    """Result of compiling and verifying one candidate.
+
+    ``stage`` names the checker stage that failed ("static", "compile", "verifier", "probe"),
+    or "ok". ``feedback`` is the exact text that goes back to the generator for repair.
+    ``artifact`` is what evaluate() consumes (a .so, a .bpf.o, ...).
+    """
+    ok: bool
+    stage: str
+    feedback: str = ""
+    artifact: Path | None = None
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Metrics of one candidate (or baseline). ``score``: higher is better."""
+    ok: bool
+    score: float | None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reason: str = ""          # why it failed: "timeout", "crash (SIGSEGV)", "memory", "invalid: ..."
+    stage: str = "full"       # the last cascade stage it reached
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class Baseline:
+    name: str
+    evaluation: Evaluation
+    ranked: bool = True       # False for bounds such as Belady: shown, never "beaten"
+
+
+class Task(ABC):
+    """One domain. Subclasses set the class attributes and implement the methods."""
+
+    name: str = ""                    # CLI name: "cache"
+    title: str = ""                   # one line for reports
+    language: str = "c"               # fenced-code language expected from an LLM
+    score_label: str = "score"        # what the score means, e.g. "hit ratio (1 - miss ratio)"
+    options: list[Option] = []
+
+    def __init__(self, **values: Any):
+        known = {o.name: o for o in self.options}
+        self.opts: dict[str, Any] = {o.name: o.default for o in self.options}
+        for k, v in values.items():
+            if k not in known:
+                raise TaskError(f"unknown option '{k}' for task {self.name}; "
+                                f"known: {', '.join(sorted(known)) or 'none'}")
+            try:
+                self.opts[k] = known[k].parse(v) if isinstance(v, str) else v
+            except (ValueError, TypeError) as e:
+                raise TaskError(f"bad value for option {k}={v!r}: {e}") from None
+
+    # --- what the generator sees -------------------------------------------------------
+    @abstractmethod
+    def holes(self) -> list[ExprHole]:
+        """The functions a candidate defines, with their signature and feature vocabulary."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Problem statement and constraints for the prompt (natural language + API)."""
+
+    @abstractmethod
+    def seeds(self) -> list[Seed]:
+        """Hand-written seed policies (at least one)."""
+
+    def render(self, genome: dict[str, str]) -> str:
+        """C/C++ source of the candidate for an expression genome (offline generator)."""
+        from .search.expr import render_function, parse
+        return "\n".join(render_function(h, parse(genome[h.name])) for h in self.holes())
+
+    # --- check / evaluate (run in engine worker threads; anything that executes
+    #     candidate code must go through policyforge.sandbox) --------------------------
+    def prepare(self, workdir: Path) -> None:
+        """Once per run before anything else: build traces, workloads, shared objects."""
+
+    @abstractmethod
+    def check(self, source: str, workdir: Path) -> CheckOutcome:
+        """Static rules, compile, verify. Must never raise for bad candidate code."""
+
+    @abstractmethod
+    def evaluate(self, check: CheckOutcome, workdir: Path,
+                 best_so_far: float | None = None) -> Evaluation:
+        """Run the checked candidate. Cascade: cheap screens first; a candidate that a screen
+        rejects (compared with ``best_so_far``) returns with ``stage`` set to that screen."""
+
+    @abstractmethod
+    def baselines(self, workdir: Path) -> list[Baseline]:
+        """The standard baselines on the same workload, in the same build."""
+
+    @abstractmethod
+    def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
+        """Write the deployable artifacts of a winner; return {'files': [...], 'usage': str}."""
+
+    def describe_run(self) -> dict[str, Any]:
+        """Options and workload identity, stored with the run and printed in reports."""
+        return dict(self.opts)

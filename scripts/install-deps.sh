@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything policyforge needs on Debian 12 (run as root). Idempotent: packages
+# already present are skipped quickly, so `make demo` and `make test` can both call it.
+#   scripts/install-deps.sh            system packages + .venv + editable build
+#   PF_SKIP_APT=1 scripts/install-deps.sh   only the Python side
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git
+  libglib2.0-dev libzstd-dev zstd           # libCacheSim
+  clang llvm libbpf-dev bpftool libelf-dev   # BPF congestion control
+  iperf3 iproute2 ethtool                    # host testbed
+  linux-headers-amd64                        # kmod build (Debian's headers)
+  qemu-system-x86 qemu-utils debootstrap linux-image-amd64 busybox-static cpio  # VM
+  mininet bridge-utils
+)
+
+missing=()
+if [ -z "${PF_SKIP_APT:-}" ]; then
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "install-deps: creating .venv"
+  "$PY" -m venv .venv
+fi
+PIP_REQS=(numpy matplotlib "openai>=1.40" pyroute2 cffi "pybind11>=2.12" "scikit-build-core>=0.10"
+          pytest pytest-timeout "libcachesim==0.3.5" hypothesis zstandard)
+stamp=.venv/.pf-reqs
+want=$(printf '%s\n' "${PIP_REQS[@]}" | sha256sum | cut -c1-16)
+if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
+  echo "install-deps: pip install ${PIP_REQS[*]}"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q "${PIP_REQS[@]}"
+  echo "$want" > $stamp
+fi
+
+scripts/fetch-libcachesim.sh
+
+# Rebuild the native parts only when a native input changed since the last build.
+native_hash=$( (git ls-files -s CMakeLists.txt pyproject.toml native 2>/dev/null; \
+                git diff HEAD -- CMakeLists.txt pyproject.toml native 2>/dev/null; \
+                git ls-files -o --exclude-standard native 2>/dev/null | xargs -r cat) | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.pf-native 2>/dev/null)" != "$native_hash" ] || ! .venv/bin/python -c "import policyforge" 2>/dev/null; then
+  echo "install-deps: building native parts (pip install -e .)"
+  .venv/bin/python -m pip install -q --no-build-isolation -e . 
+  echo "$native_hash" > .venv/.pf-native
+fi
+echo "install-deps: ok"
