@@ -12,6 +12,13 @@ def available() -> list[str]:
 
 
 def load(name: str, **options) -> Task:
+    """A built-in task by name, or any Task subclass as ``package.module:ClassName``."""
+    if ":" in name:
+        mod, _, cls = name.partition(":")
+        try:
+            return getattr(importlib.import_module(mod), cls)(**options)
+        except (ImportError, AttributeError) as e:
+            raise TaskError(f"cannot load task {name}: {e}") from None
     if name not in available():
         raise TaskError(f"unknown task '{name}'; available: {', '.join(available())}")
     module = importlib.import_module(f"{__name__}.{name}")

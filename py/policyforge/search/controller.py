@@ -1,0 +1,357 @@
+"""The controller: rounds of generate -> check (+ repair) -> evaluate -> store -> select.
+
+    round 0: the task's seeds
+    round r: for each slot, the selector picks parents on the slot's island, the generator
+             proposes; all proposals of the round are stored in one transaction; then a
+             pool of worker threads checks (repairing with the checker's feedback up to
+             `repairs` times) and evaluates each, every step recorded as it finishes.
+
+Resuming a killed run re-reads the store: stored proposals are reused, finished
+candidates are skipped, an unfinished one continues from its last recorded attempt.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import shutil
+import sys
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .. import tasks
+from ..task import CheckOutcome, Task, TaskError
+from . import generators
+from .database import FINISHED, Store
+from .generators import Generator, GeneratorError, Proposal
+from .prompt import Repair, normalize
+from .selector import IslandSelector
+
+log = logging.getLogger("policyforge")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    task: str
+    task_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    generator: str = "offline"
+    models: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    rounds: int = 8
+    candidates_per_round: int = 16
+    workers: int = 2
+    seed: int = 0
+    budget_usd: float | None = None
+    repairs: int = 3
+    islands: int = 2
+    top_k: int = 4
+    replay_file: str | None = None
+    prices: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RunConfig":
+        d = dict(d)
+        d["models"] = [tuple(m) for m in d.get("models", [])]
+        d["prices"] = {k: tuple(v) for k, v in d.get("prices", {}).items()}
+        return cls(**d)
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(normalize(source).encode()).hexdigest()[:16]
+
+
+class Progress:
+    """A progress bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = stream.isatty()
+        self.t0 = time.monotonic()
+        self.best: float | None = None
+        self.round = 0
+
+    def line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.bar()
+
+    def step(self, score: float | None) -> None:
+        self.done += 1
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
+        self.bar()
+
+    def bar(self) -> None:
+        if not self.tty:
+            return
+        frac = self.done / max(1, self.total)
+        filled = int(30 * frac)
+        best = "-" if self.best is None else f"{self.best:.5f}"
+        self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                          f"round {self.round}  best {best}  {time.monotonic() - self.t0:.0f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+class Controller:
+    def __init__(self, out_dir: Path, config: RunConfig, task: Task | None = None,
+                 generator: Generator | None = None, quiet: bool = False):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.store = Store(self.out / "store.sqlite")
+        stored = self.store.meta("config")
+        if stored is None:
+            self.store.set_meta("config", config.to_json())
+            self.store.set_meta("created", time.time())
+        self.task = task or tasks.load(config.task, **config.task_options)
+        self.generator = generator or generators.make(
+            config.generator, models=config.models, budget_usd=config.budget_usd,
+            prices=config.prices, replay_file=config.replay_file)
+        self.selector = IslandSelector(islands=config.islands, top_k=config.top_k)
+        self.shared = self.out / "shared"
+        self.quiet = quiet
+        self.stop_reason = ""
+        self._restore_generator_position()
+
+    # --- resume support -----------------------------------------------------------------
+    def _restore_generator_position(self) -> None:
+        """Replay and budgets continue where the killed run stopped."""
+        llm = self.store.candidates("generator IN ('openai','replay')")
+        if hasattr(self.generator, "position"):
+            calls = len(llm) + sum(max(0, len(self.store.attempts(c["id"])) - 1) for c in llm)
+            self.generator.position = calls
+        if hasattr(self.generator, "set_spent"):
+            self.generator.set_spent(self.store.total_cost())
+
+    # --- the run ------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg = self.config
+        self.shared.mkdir(exist_ok=True)
+        total = len(self.task.seeds()) + cfg.rounds * cfg.candidates_per_round
+        done = len(self.store.candidates(f"status IN {FINISHED}"))
+        self.progress = Progress(total) if not self.quiet else None
+        if self.progress:
+            self.progress.done = done
+        self._log(f"run {self.out} task={self.task.name} generator={self.generator.name} "
+                  f"rounds={cfg.rounds}x{cfg.candidates_per_round} workers={cfg.workers} seed={cfg.seed}")
+        self.task.prepare(self.shared)
+        self._baselines()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
+                self.pool = pool
+                self._round(0)
+                for rnd in range(1, cfg.rounds + 1):
+                    if self.stop_reason:
+                        break
+                    self._round(rnd)
+        finally:
+            if self.progress:
+                self.progress.close()
+        best = self.store.best()
+        if self.stop_reason:
+            self._log(f"stopped early: {self.stop_reason}")
+        return {"best": best, "stop_reason": self.stop_reason}
+
+    def _log(self, text: str) -> None:
+        log.info(text)
+        with open(self.out / "run.log", "a") as f:
+            f.write(time.strftime("%H:%M:%S ") + text + "\n")
+        if self.progress:
+            self.progress.line(text)
+
+    def _baselines(self) -> None:
+        if self.store.baselines():
+            return
+        self._log("running baselines ...")
+        t0 = time.monotonic()
+        for b in self.task.baselines(self.shared):
+            ev = b.evaluation
+            self.store.set_baseline(b.name, ev.score, ev.ok, b.ranked, ev.metrics, ev.reason)
+        self._log(f"baselines done in {time.monotonic() - t0:.1f}s")
+
+    def _round(self, rnd: int) -> None:
+        if self.store.round_done(rnd):
+            return
+        if self.progress:
+            self.progress.round = rnd
+        rows = self.store.round_candidates(rnd)
+        if not rows:
+            self._propose_round(rnd)
+            rows = self.store.round_candidates(rnd)
+        best_prev = self.store.scored(before_round=rnd)
+        best_score = best_prev[0]["score"] if best_prev else None
+        pending = [r["id"] for r in rows if r["status"] == "pending"]
+        list(self.pool.map(lambda cid: self._pipeline(cid, best_score), pending))
+        if not self.stop_reason:
+            self.store.mark_round(rnd)
+            best = self.store.best()
+            if best is not None:
+                self._log(f"round {rnd} done: best so far {best['score']:.6f} (candidate {best['id']})")
+
+    def _propose_round(self, rnd: int) -> None:
+        cfg = self.config
+        if rnd == 0:
+            rows = []
+            for i, s in enumerate(self.task.seeds()):
+                src = s.source or self.task.render(s.genome)
+                rows.append(dict(round=0, slot=i, island=-1, parents=[], generator="seed", model="",
+                                 operation=f"seed:{s.name}", genome=s.genome, source=src,
+                                 source_hash=source_hash(src)))
+            self.store.add_round(rows)
+            return
+        avoid = {normalize(r["source"]) for r in self.store.candidates()}
+
+        def one(slot: int) -> dict | None:
+            rng = random.Random(f"{cfg.seed}:{rnd}:{slot}")
+            island = self.selector.island_of(slot)
+            parents = self.selector.parents(self.store, island, rnd, rng)
+            try:
+                prop = self.generator.propose(self.task, parents, rng, avoid)
+            except GeneratorError as e:
+                self.stop_reason = str(e)
+                return None
+            avoid.add(normalize(prop.source))
+            return dict(round=rnd, slot=slot, island=island, parents=[p.id for p in parents],
+                        generator=self.generator.name, model=prop.model, operation=prop.operation,
+                        prompt=prop.prompt, response=prop.response, genome=prop.genome,
+                        source=prop.source, source_hash=source_hash(prop.source),
+                        tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
+                        cost_usd=prop.cost_usd, gen_s=prop.seconds)
+
+        slots = range(cfg.candidates_per_round)
+        if self.generator.concurrent:
+            results = list(self.pool.map(one, slots))
+        else:
+            results = [one(s) for s in slots]   # in order: deterministic for the offline search
+        rows = [r for r in results if r is not None]
+        if rows:
+            self.store.add_round(rows)
+
+    # --- one candidate ------------------------------------------------------------------
+    def _pipeline(self, cid: int, best_score: float | None) -> None:
+        t0 = time.monotonic()
+        try:
+            self._check_and_evaluate(cid, best_score, t0)
+        except Exception as e:  # a bug in a task must not take the run down
+            tb = traceback.format_exc()
+            with open(self.out / "run.log", "a") as f:
+                f.write(tb)
+            row = self.store.candidate(cid)
+            self.store.finish(cid, status="failed", source=row["source"], source_hash=row["source_hash"],
+                              reason=f"internal error: {type(e).__name__}: {e}",
+                              pipeline_s=time.monotonic() - t0)
+            self._report_candidate(cid)
+
+    def _check_and_evaluate(self, cid: int, best_score: float | None, t0: float) -> None:
+        cfg = self.config
+        row = self.store.candidate(cid)
+        cand_dir = self.out / "candidates" / str(cid)
+        attempts = self.store.attempts(cid)
+        source = attempts[-1]["source"] if attempts else row["source"]
+        attempt = len(attempts) - 1 if attempts else 0
+        if not attempts:
+            self.store.record_attempt(cid, 0, source=source)
+            attempts = self.store.attempts(cid)
+        check: CheckOutcome | None = None
+        check_s = 0.0
+        tokens = [0, 0, 0.0]
+        parents = None
+        while True:
+            last = self.store.attempts(cid)[attempt]
+            h = source_hash(source)
+            twin = self.store.candidates("source_hash=? AND id<?", (h, cid))
+            if twin:
+                self.store.finish(cid, status="duplicate", source=source, source_hash=h,
+                                  reason=f"same source as candidate {twin[0]['id']}",
+                                  pipeline_s=time.monotonic() - t0)
+                self._report_candidate(cid)
+                return
+            if last["ok"] is None or last["ok"] == 1:
+                # Checking is deterministic: a recorded pass is re-checked to rebuild the artifact.
+                attempt_dir = cand_dir / f"attempt{attempt}"
+                if attempt_dir.exists():
+                    shutil.rmtree(attempt_dir)
+                attempt_dir.mkdir(parents=True)
+                check = self.task.check(source, attempt_dir)
+                check_s += check.seconds
+                self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
+                                          feedback=check.feedback, seconds=check.seconds)
+            else:
+                check = CheckOutcome(False, last["stage"], last["feedback"])
+            if check.ok or attempt >= cfg.repairs:
+                break
+            # Repair: the exact checker output goes back to the generator.
+            if parents is None:
+                rng = random.Random(f"{cfg.seed}:{row['round']}:{row['slot']}")
+                parents = self.selector.parents(self.store, max(0, row["island"]), row["round"], rng)
+            rng = random.Random(f"{cfg.seed}:{cid}:{attempt + 1}")
+            try:
+                prop: Proposal = self.generator.repair(
+                    self.task, parents, Repair(source, check.stage, check.feedback), rng)
+            except GeneratorError as e:
+                self.stop_reason = str(e)
+                break
+            attempt += 1
+            source = prop.source
+            tokens[0] += prop.tokens_in
+            tokens[1] += prop.tokens_out
+            tokens[2] += prop.cost_usd
+            self.store.record_attempt(cid, attempt, source=source, prompt=prop.prompt, response=prop.response,
+                                      tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
+                                      cost_usd=prop.cost_usd)
+        h = source_hash(source)
+        if not check.ok:
+            self.store.finish(cid, status="check_failed", source=source, source_hash=h,
+                              reason=f"{check.stage}: {first_line(check.feedback)}", check_s=check_s,
+                              pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
+            self._report_candidate(cid)
+            return
+        ev = self.task.evaluate(check, check.artifact.parent if check.artifact else cand_dir, best_score)
+        status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
+        self.store.finish(cid, status=status, source=source, source_hash=h,
+                          score=ev.score if status == "evaluated" else None,
+                          metrics=dict(ev.metrics, screen_score=ev.score) if status == "screened" else ev.metrics,
+                          reason=ev.reason, eval_stage=ev.stage, check_s=check_s, eval_s=ev.seconds,
+                          pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
+        self._report_candidate(cid)
+
+    def _report_candidate(self, cid: int) -> None:
+        row = self.store.candidate(cid)
+        n_att = len(self.store.attempts(cid))
+        repairs = f" after {n_att - 1} repair(s)" if n_att > 1 else ""
+        parents = ",".join(str(p) for p in json.loads(row["parents"])) or "-"
+        if row["status"] == "evaluated":
+            what = f"score {row['score']:.6f}"
+        elif row["status"] == "screened":
+            what = f"screened out at {row['eval_stage']}"
+        else:
+            what = f"{row['status']}: {row['reason']}"
+        text = (f"cand {cid:4d} r{row['round']} {row['operation'] or row['generator']:<16} "
+                f"parents {parents:<12} check {'ok' if row['status'] not in ('check_failed',) else 'FAIL'}"
+                f"{repairs}  {what}")
+        if self.progress:
+            self.progress.done += 0
+            self.progress.line(text)
+            self.progress.step(row["score"])
+        with open(self.out / "run.log", "a") as f:
+            f.write(time.strftime("%H:%M:%S ") + text + "\n")
+
+
+def first_line(text: str) -> str:
+    for ln in text.splitlines():
+        if ln.strip():
+            return ln.strip()[:200]
+    return ""

@@ -1,0 +1,97 @@
+"""OpenAI-compatible chat generator with a weighted model ensemble.
+
+Works with any endpoint speaking the chat-completions protocol (OpenAI, vLLM, llama.cpp
+server, Ollama): OPENAI_BASE_URL and OPENAI_API_KEY as the `openai` package reads them.
+Each call picks a model by weight, retries transient failures with exponential backoff,
+counts tokens and cost, and refuses to start a call once the budget is spent.
+"""
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+
+from ...task import Task
+from ..prompt import Parent, Repair, extract_code, new_candidate_messages, render_messages, repair_messages
+from .base import Generator, GeneratorError, Proposal
+
+# USD per million tokens (input, output); override with --price MODEL=IN/OUT.
+DEFAULT_PRICES = {
+    "gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6), "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6), "o3-mini": (1.1, 4.4), "o4-mini": (1.1, 4.4),
+}
+
+
+class OpenAIGenerator(Generator):
+    name = "openai"
+    concurrent = True
+
+    def __init__(self, models: list[tuple[str, float]], budget_usd: float | None = None,
+                 prices: dict[str, tuple[float, float]] | None = None, temperature: float = 0.8,
+                 retries: int = 4, backoff_s: float = 1.0, timeout_s: float = 120.0):
+        try:
+            import openai
+        except ImportError:
+            raise GeneratorError("the openai package is not installed (make deps)") from None
+        self.models = models or [(os.environ.get("POLICYFORGE_MODEL", "gpt-4o-mini"), 1.0)]
+        self.budget_usd = budget_usd
+        self.prices = {**DEFAULT_PRICES, **(prices or {})}
+        self.temperature = temperature
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._spent = 0.0
+        self._lock = threading.Lock()
+        self._openai = openai
+        # The client reads OPENAI_API_KEY / OPENAI_BASE_URL; local servers accept any key.
+        self.client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "none",
+                                    timeout=timeout_s, max_retries=0)
+
+    @property
+    def spent_usd(self) -> float:
+        return self._spent
+
+    def set_spent(self, usd: float) -> None:
+        self._spent = usd
+
+    def _cost(self, model: str, tin: int, tout: int) -> float:
+        pin, pout = self.prices.get(model, (0.0, 0.0))
+        return (tin * pin + tout * pout) / 1e6
+
+    def _chat(self, msgs: list[dict], rng: random.Random, op: str) -> Proposal:
+        with self._lock:
+            if self.budget_usd is not None and self._spent >= self.budget_usd:
+                raise GeneratorError(f"budget of ${self.budget_usd:.2f} spent (${self._spent:.4f})")
+        names = [m for m, _ in self.models]
+        model = rng.choices(names, [w for _, w in self.models])[0]
+        t0 = time.monotonic()
+        transient = (self._openai.APIConnectionError, self._openai.APITimeoutError,
+                     self._openai.RateLimitError, self._openai.InternalServerError)
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.client.chat.completions.create(
+                    model=model, messages=msgs, temperature=self.temperature)
+                break
+            except transient as e:
+                if attempt == self.retries:
+                    raise GeneratorError(f"chat endpoint failed after {attempt + 1} tries: {e}") from None
+                time.sleep(self.backoff_s * (2 ** attempt) * (0.5 + rng.random()))
+            except self._openai.APIStatusError as e:  # 4xx: a request the endpoint will never take
+                raise GeneratorError(f"chat endpoint refused the request ({e.status_code}): {e.message}") from None
+        content = resp.choices[0].message.content or ""
+        usage = resp.usage
+        tin = usage.prompt_tokens if usage else 0
+        tout = usage.completion_tokens if usage else 0
+        cost = self._cost(model, tin, tout)
+        with self._lock:
+            self._spent += cost
+        return Proposal(source=extract_code(content), operation=op, model=model,
+                        prompt=render_messages(msgs), response=content, tokens_in=tin,
+                        tokens_out=tout, cost_usd=cost, seconds=time.monotonic() - t0)
+
+    def propose(self, task: Task, parents: list[Parent], rng: random.Random,
+                avoid: set[str] | None = None) -> Proposal:
+        return self._chat(new_candidate_messages(task, parents), rng, "llm")
+
+    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
+        return self._chat(repair_messages(task, parents, failed), rng, "llm-repair")

@@ -1,0 +1,89 @@
+"""Prompt builder: what a chat model sees, and how its answer becomes source.
+
+A new-candidate prompt holds the problem (Task.describe), the functions to write with
+their signatures and feature vocabulary, and the top-k earlier candidates with scores.
+A repair prompt adds the failed source and the checker's exact output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from ..task import Task
+
+
+@dataclasses.dataclass
+class Parent:
+    id: int
+    source: str
+    score: float | None
+    genome: dict | None = None
+    metrics: dict | None = None
+
+
+@dataclasses.dataclass
+class Repair:
+    source: str
+    stage: str
+    feedback: str
+
+
+def _holes_text(task: Task) -> str:
+    parts = []
+    for h in task.holes():
+        feats = "\n".join(f"    {name:<18} = {expr}" for name, expr in h.variables.items())
+        kind = "integer-only arithmetic (no floating point)" if h.integer else "double arithmetic"
+        parts.append(f"- `{h.signature}` ({kind})\n  {h.doc}\n  Useful expressions:\n{feats}")
+    return "\n".join(parts)
+
+
+def system_message(task: Task) -> str:
+    names = ", ".join(h.name for h in task.holes())
+    return (
+        f"You design {task.title}. You write the policy function(s) that a fixed native template "
+        f"calls; nothing outside them.\n\n{task.describe()}\n\n"
+        f"Functions to define:\n{_holes_text(task)}\n\n"
+        f"Answer with exactly one ```{task.language} code block that defines {names} and nothing "
+        "else. The score is higher-is-better.")
+
+
+def new_candidate_messages(task: Task, parents: list[Parent]) -> list[dict]:
+    lines = ["Earlier candidates, best first:"] if parents else ["No candidates were scored yet."]
+    for p in parents:
+        score = "failed" if p.score is None else f"{p.score:.6f}"
+        lines.append(f"\n### candidate {p.id}: score {score}\n```{task.language}\n{p.source.strip()}\n```")
+    lines.append("\nWrite a new policy that scores higher than all of them. Think about which features "
+                 "the best ones use and why; then try a genuinely different idea or a refinement.")
+    return [{"role": "system", "content": system_message(task)},
+            {"role": "user", "content": "\n".join(lines)}]
+
+
+def repair_messages(task: Task, parents: list[Parent], repair: Repair) -> list[dict]:
+    msgs = new_candidate_messages(task, parents)
+    msgs.append({"role": "assistant", "content": f"```{task.language}\n{repair.source.strip()}\n```"})
+    msgs.append({"role": "user", "content":
+                 f"That candidate failed the {repair.stage} check. The checker printed:\n"
+                 f"```\n{repair.feedback.strip()}\n```\n"
+                 "Fix the problem and answer with the whole corrected code block."})
+    return msgs
+
+
+def render_messages(msgs: list[dict]) -> str:
+    """Plain-text form stored with the candidate."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in msgs)
+
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#-]*)[ \t]*\n(.*?)```", re.S)
+
+
+def extract_code(response: str) -> str:
+    """The first fenced code block of a chat answer (or the whole answer when it has none)."""
+    m = _FENCE.search(response)
+    return (m.group(2) if m else response).strip() + "\n"
+
+
+def normalize(source: str) -> str:
+    """Source with comments and whitespace runs removed: identical policies hash the same."""
+    s = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
+    s = re.sub(r"//[^\n]*", " ", s)
+    return " ".join(s.split())

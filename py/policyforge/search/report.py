@@ -1,0 +1,205 @@
+"""The run report: RUN/report.html (self-contained, PNGs inlined), RUN/best.json and the
+winner's deployable artifacts in RUN/winner/."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..task import CheckOutcome, Task
+from .database import Store
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    except OSError:
+        cpu = ""
+    import os
+    return f"{platform.node()} {platform.system()} {platform.release()}, {os.cpu_count()} cores {cpu}".strip()
+
+
+def comparison(store: Store) -> dict[str, Any]:
+    """The winner against every baseline: which it beats, by how much."""
+    best = store.best()
+    rows = []
+    for b in store.baselines():
+        rows.append({"name": b["name"], "score": b["score"], "ranked": bool(b["ranked"]),
+                     "metrics": json.loads(b["metrics"]), "ok": bool(b["ok"]), "reason": b["reason"]})
+    ranked = [r for r in rows if r["ranked"] and r["ok"] and r["score"] is not None]
+    beats = [r["name"] for r in ranked if best is not None and best["score"] > r["score"]]
+    return {"baselines": rows, "beats": beats, "ranked": [r["name"] for r in ranked],
+            "beats_all": best is not None and len(beats) == len(ranked) and bool(ranked)}
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cands = store.candidates()
+    rounds = sorted({c["round"] for c in cands})
+    images: dict[str, str] = {}
+    base = [b for b in store.baselines() if b["ok"] and b["score"] is not None]
+
+    # best score per round
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    best, ys = None, []
+    for r in rounds:
+        sc = [c["score"] for c in cands if c["round"] == r and c["score"] is not None]
+        if sc:
+            best = max(sc) if best is None else max(best, max(sc))
+        ys.append(best)
+    ax.plot(rounds, ys, marker="o", label="best candidate so far")
+    for b in sorted(base, key=lambda b: -b["score"])[:3]:
+        ax.axhline(b["score"], ls="--", lw=0.8, color="gray")
+        ax.text(rounds[-1] if rounds else 0, b["score"], f" {b['name']}", fontsize=7, va="bottom", ha="right")
+    ax.set_xlabel("round (0 = seeds)")
+    ax.set_ylabel(score_label)
+    ax.set_title("Best score per round")
+    ax.legend(fontsize=8)
+    images["best_per_round"] = _png(fig)
+    fig.savefig(out_dir / "best_per_round.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    # distribution per round
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    data = [[c["score"] for c in cands if c["round"] == r and c["score"] is not None] for r in rounds]
+    keep = [(r, d) for r, d in zip(rounds, data) if d]
+    if keep:
+        ax.boxplot([d for _, d in keep], positions=[r for r, _ in keep], widths=0.6)
+        for r, d in keep:
+            ax.scatter([r] * len(d), d, s=6, alpha=0.5)
+    fails = [sum(1 for c in cands if c["round"] == r and c["score"] is None) for r in rounds]
+    ax.set_xlabel("round")
+    ax.set_ylabel(score_label)
+    ax.set_title("Scores per round (unscored per round: " + ", ".join(map(str, fails)) + ")", fontsize=9)
+    images["scores_per_round"] = _png(fig)
+    fig.savefig(out_dir / "scores_per_round.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    # winner vs baselines
+    w = store.best()
+    if w is not None and base:
+        items = sorted([(b["name"], b["score"], bool(b["ranked"])) for b in base] + [("WINNER", w["score"], True)],
+                       key=lambda t: t[1])
+        fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(items) + 1))
+        colors = ["tab:red" if n == "WINNER" else ("tab:blue" if rk else "lightgray") for n, _, rk in items]
+        ax.barh([n for n, _, _ in items], [s for _, s, _ in items], color=colors)
+        lo = min(s for _, s, _ in items)
+        hi = max(s for _, s, _ in items)
+        ax.set_xlim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+        ax.set_xlabel(score_label)
+        ax.set_title("Winner against the baselines (gray: bound, not ranked)")
+        images["winner_vs_baselines"] = _png(fig)
+        fig.savefig(out_dir / "winner_vs_baselines.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return images
+
+
+def _metrics_table(rows: list[tuple[str, dict, Any]]) -> str:
+    keys: list[str] = []
+    for _, m, _ in rows:
+        for k, v in m.items():
+            if isinstance(v, (int, float)) and k not in keys:
+                keys.append(k)
+    keys = keys[:8]
+    head = "<tr><th>policy</th><th>score</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>"
+    body = []
+    for name, m, score in rows:
+        cells = "".join(f"<td>{m[k]:.6g}</td>" if isinstance(m.get(k), (int, float)) else "<td></td>" for k in keys)
+        sc = "" if score is None else f"{score:.6f}"
+        style = ' style="font-weight:bold;background:#fee"' if name.startswith("winner") else ""
+        body.append(f"<tr{style}><td>{html.escape(name)}</td><td>{sc}</td>{cells}</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> dict[str, Any]:
+    """Writes report.html, best.json, the plots and winner/; returns the summary."""
+    out_dir = Path(out_dir)
+    best = store.best()
+    cmp = comparison(store)
+    images = plots(store, out_dir, task.score_label)
+    cands = store.candidates()
+    status_counts: dict[str, int] = {}
+    for c in cands:
+        status_counts[c["status"]] = status_counts.get(c["status"], 0) + 1
+    exported: dict[str, Any] = {}
+    if best is not None:
+        winner_dir = out_dir / "winner"
+        winner_dir.mkdir(exist_ok=True)
+        check_dir = out_dir / "shared" / "winner-check"
+        check_dir.mkdir(parents=True, exist_ok=True)
+        check = task.check(best["source"], check_dir)
+        if check.ok:
+            exported = task.export(best["source"], check, winner_dir)
+        else:
+            exported = {"error": f"winner no longer passes the check: {check.feedback[:300]}"}
+    summary = {
+        "run": str(out_dir), "task": task.name, "score_label": task.score_label,
+        "command": command, "commit": _git_commit(), "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "candidates": len(cands), "status": status_counts,
+        "cost_usd": store.total_cost(),
+        "winner": None if best is None else {
+            "id": best["id"], "round": best["round"], "score": best["score"],
+            "generator": best["generator"], "model": best["model"],
+            "metrics": json.loads(best["metrics"] or "{}"), "source": best["source"],
+            "genome": json.loads(best["genome"]) if best["genome"] else None},
+        "beats": cmp["beats"], "ranked_baselines": cmp["ranked"], "beats_all": cmp["beats_all"],
+        "baselines": {b["name"]: {"score": b["score"], "ranked": b["ranked"], "metrics": b["metrics"]}
+                      for b in cmp["baselines"]},
+        "task_options": task.describe_run(),
+        "export": exported,
+    }
+    (out_dir / "best.json").write_text(json.dumps(summary, indent=2, default=str))
+
+    rows = []
+    if best is not None:
+        rows.append((f"winner (candidate {best['id']})", json.loads(best["metrics"] or "{}"), best["score"]))
+    for b in cmp["baselines"]:
+        rows.append((b["name"] + ("" if b["ranked"] else " (bound)"), b["metrics"], b["score"]))
+    imgs = "".join(f'<h3>{html.escape(k.replace("_", " "))}</h3><img src="data:image/png;base64,{v}">'
+                   for k, v in images.items())
+    src = html.escape(best["source"]) if best is not None else "(no candidate was scored)"
+    usage = html.escape(str(exported.get("usage", ""))) if exported else ""
+    verdict = (f"beats {len(cmp['beats'])} of {len(cmp['ranked'])} ranked baselines"
+               + (" — all of them" if cmp["beats_all"] else ""))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>policyforge {task.name} report</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}}
+table{{border-collapse:collapse;font-size:0.85em}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
+<h1>policyforge: {html.escape(task.title)}</h1>
+<p>Run <code>{html.escape(str(out_dir))}</code>, {summary['date']}, commit {summary['commit']}, on {html.escape(summary['machine'])}.<br>
+Command: <code>{html.escape(command)}</code><br>
+Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(status_counts.items())))}); LLM cost ${summary['cost_usd']:.4f}.</p>
+<h2>Winner: {verdict}</h2>
+<p>Score = {html.escape(task.score_label)} (higher is better).</p>
+{_metrics_table(rows)}
+<h2>Winner source</h2><pre>{src}</pre>
+<h2>Deploy</h2><pre>{usage}</pre>
+<h2>Plots</h2>{imgs}
+<h2>Task options</h2><pre>{html.escape(json.dumps(task.describe_run(), indent=2, default=str))}</pre>
+</body></html>"""
+    (out_dir / "report.html").write_text(page)
+    return summary
