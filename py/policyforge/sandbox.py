@@ -90,6 +90,18 @@ def _kill_cgroup(cg: Path) -> None:
         pass
 
 
+def _fork_refusals(cg: Path) -> int:
+    """How often the pids limit refused a fork (cgroup's pids.events 'max' counter)."""
+    try:
+        for line in (cg / "pids.events").read_text().splitlines():
+            key, _, val = line.partition(" ")
+            if key == "max":
+                return int(val)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _kill_uid(uid: int) -> None:
     for _ in range(20):
         found = False
@@ -143,6 +155,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
 
     t0 = time.monotonic()
     timed_out = False
+    fork_refused = 0
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -163,6 +176,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
         out, err = proc.communicate()
     finally:
         if cgroup is not None:
+            fork_refused = _fork_refusals(cgroup)
             _kill_cgroup(cgroup)
         elif uid is not None:
             _kill_uid(uid)
@@ -182,6 +196,6 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
     if reason and ("memoryerror" in low or "bad_alloc" in low or "cannot allocate memory" in low
                    or "out of memory" in low):
         reason += " (out of memory)"
-    if reason and ("resource temporarily unavailable" in low or "fork" in low and "fail" in low):
-        reason += " (too many processes)"
+    if reason and (fork_refused or "resource temporarily unavailable" in low):
+        reason += f" (hit the limit of {max_procs} processes)"
     return SandboxResult(rc, out, err, wall, timed_out, reason)

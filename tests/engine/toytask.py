@@ -61,7 +61,8 @@ class ToyTask(Task):
         code = TEMPLATE.replace("DELAY_MS", str(int(self.opts["delay_ms"]))).replace("/* POLICY */", source)
         (workdir / "prog.c").write_text(code)
         r = subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", "prog", "prog.c", "-lm"],
-                           cwd=workdir, capture_output=True, text=True, timeout=60)
+                           cwd=workdir, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
         if r.returncode != 0:
             return CheckOutcome(False, "compile", r.stderr, seconds=time.monotonic() - t0)
         return CheckOutcome(True, "ok", "", workdir / "prog", seconds=time.monotonic() - t0)
