@@ -124,6 +124,7 @@ class Controller:
         self.shared = self.out / "shared"
         self.quiet = quiet
         self.stop_reason = ""
+        self.progress: Progress | None = None
         self._restore_generator_position()
 
     # --- resume support -----------------------------------------------------------------
@@ -215,6 +216,7 @@ class Controller:
         avoid = {normalize(r["source"]) for r in self.store.candidates()}
 
         def one(slot: int) -> dict | None:
+            t0 = time.monotonic()
             rng = random.Random(f"{cfg.seed}:{rnd}:{slot}")
             island = self.selector.island_of(slot)
             parents = self.selector.parents(self.store, island, rnd, rng)
@@ -229,7 +231,7 @@ class Controller:
                         prompt=prop.prompt, response=prop.response, genome=prop.genome,
                         source=prop.source, source_hash=source_hash(prop.source),
                         tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
-                        cost_usd=prop.cost_usd, gen_s=prop.seconds)
+                        cost_usd=prop.cost_usd, gen_s=time.monotonic() - t0)  # selection + generation
 
         slots = range(cfg.candidates_per_round)
         if self.generator.concurrent:
