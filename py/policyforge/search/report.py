@@ -56,6 +56,7 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     cands = store.candidates()
     rounds = sorted({c["round"] for c in cands})
@@ -74,6 +75,7 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
     for b in sorted(base, key=lambda b: -b["score"])[:3]:
         ax.axhline(b["score"], ls="--", lw=0.8, color="gray")
         ax.text(rounds[-1] if rounds else 0, b["score"], f" {b['name']}", fontsize=7, va="bottom", ha="right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (0 = seeds)")
     ax.set_ylabel(score_label)
     ax.set_title("Best score per round")
