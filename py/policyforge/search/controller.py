@@ -108,7 +108,7 @@ class Progress:
 class Controller:
     def __init__(self, out_dir: Path, config: RunConfig, task: Task | None = None,
                  generator: Generator | None = None, quiet: bool = False):
-        self.out = Path(out_dir)
+        self.out = Path(out_dir).resolve()   # tasks run tools with cwd set to candidate dirs
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.store = Store(self.out / "store.sqlite")
