@@ -17,7 +17,7 @@ build: deps
 
 ## The main job: a cache-eviction synthesis with the offline generator on the demo trace.
 demo: deps
-	$(PF) run cache --generator offline --rounds 8 --candidates-per-round 16 --workers 2 --seed 1 --out runs/demo --fresh
+	$(PF) run cache --generator offline --rounds 10 --candidates-per-round 24 --workers 2 --seed 1
 
 test: deps
 	$(PY) -m pytest -ra $(ARGS)

@@ -14,6 +14,7 @@ Rendered C calls helpers the template must define for the hole's number type:
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import re
 from typing import Union
@@ -219,6 +220,24 @@ def mutate(hole: ExprHole, tree: Tree, rng: random.Random) -> Tree:
         if size(out) <= MAX_NODES and out != tree:
             return out
     return tree
+
+
+def tune(hole: ExprHole, tree: Tree, rng: random.Random) -> Tree:
+    """Scale one numeric constant by a log-normal factor (3 significant digits); the
+    numbers in a good program's shape are often what is left to find."""
+    consts = [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not
+              (len(p) and _get(tree, p[:-1])[0] == "shr")]
+    if not consts:
+        return mutate(hole, tree, rng)
+    path = rng.choice(consts)
+    value = _get(tree, path)
+    scaled = value * math.exp(rng.gauss(0, 1.0)) if value else rng.choice(hole.constant_pool)
+    if hole.integer:
+        new = max(1, int(round(scaled)))
+    else:
+        new = float(f"{scaled:.3g}")
+    out = _put(tree, path, new)
+    return out if out != tree else mutate(hole, tree, rng)
 
 
 def crossover(a: Tree, b: Tree, rng: random.Random) -> Tree:

@@ -19,6 +19,19 @@ def _parent(row) -> Parent:
                   metrics=json.loads(row["metrics"]) if row["metrics"] else None)
 
 
+def _distinct(rows: list) -> list:
+    """One candidate per score: equal scores almost always mean the same behaviour (e.g.
+    `x + 0` and `x`), and a pool of look-alikes stops the search from exploring."""
+    seen: set[float] = set()
+    out = []
+    for r in rows:
+        key = round(r["score"], 12)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 class IslandSelector:
     def __init__(self, islands: int = 2, top_k: int = 4, random_picks: int = 2, migrate_every: int = 3):
         self.islands = max(1, islands)
@@ -32,7 +45,7 @@ class IslandSelector:
     def parents(self, store: Store, island: int, rnd: int, rng: random.Random) -> list[Parent]:
         scored = store.scored(before_round=rnd)
         # Seeds (island -1) belong to every island.
-        own = [r for r in scored if r["island"] in (island, -1)]
+        own = _distinct([r for r in scored if r["island"] in (island, -1)])
         pool = own[: self.top_k]
         rest = own[self.top_k:]
         pool += rng.sample(rest, min(self.random_picks, len(rest)))

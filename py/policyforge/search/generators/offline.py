@@ -2,7 +2,7 @@
 
 No network. Each candidate is a genome {hole: expression tree}; new ones come from the
 parents (best first, from the selector) by subtree mutation, crossover between two
-parents, constant perturbation, or a fresh random subtree. Seeds are the task's hand-written
+parents, tuning of one constant, or a fresh random subtree. Seeds are the task's hand-written
 policies. Source is rendered by Task.render(), so it always satisfies the template's rules;
 a failed check (rare: e.g. a probe finding a non-deterministic result) is "repaired" by
 mutating again.
@@ -46,6 +46,9 @@ class OfflineGenerator(Generator):
             if rng.random() < 0.5:
                 child[hole.name] = expr.mutate(hole, child[hole.name], rng)
                 op = "crossover+mutate"
+        elif roll < 0.5:
+            child[hole.name] = expr.tune(hole, a[hole.name], rng)
+            op = "tune"
         elif roll < 0.9:
             child[hole.name] = expr.mutate(hole, a[hole.name], rng)
             op = "mutate"

@@ -33,7 +33,7 @@ CORE14 = ["LRU", "LFU", "FIFO", "MRU", "LIRS", "CLOCK", "CR-LFU", "SR-LRU", "GDS
 FEATURES = {
     "count": "obj->count", "last_access": "obj->last_access", "insert_time": "obj->insert_time",
     "size": "obj->size", "ghost_count": "obj->ghost_count", "ghost_age": "obj->ghost_age",
-    "ghost_gap": "obj->ghost_gap", "now": "ctx->now", "age": "ctx->now - obj->insert_time",
+    "ghost_gap": "obj->ghost_gap", "freq": "obj->count + obj->ghost_count", "now": "ctx->now", "age": "ctx->now - obj->insert_time",
     "n_objs": "ctx->n_objs", "cache_size": "ctx->cache_size",
     "count_p50": "ctx->count_p50", "count_p90": "ctx->count_p90",
     "age_p50": "ctx->age_p50", "age_p90": "ctx->age_p90",
@@ -92,8 +92,13 @@ class CacheTask(Task):
 
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[ExprHole]:
+        features = dict(FEATURES)
+        if not self.opts["byte_miss"]:  # every size is 1: size features carry nothing
+            for k in ("size", "size_p50", "size_p90"):
+                features.pop(k)
         return [ExprHole("priority", "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)",
-                         FEATURES, doc=FEATURE_DOC)]
+                         features, doc=FEATURE_DOC,
+                         constants=(0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5))]
 
     def describe(self) -> str:
         return ("A cache holds a fixed number of objects (or bytes). The template keeps cached objects "

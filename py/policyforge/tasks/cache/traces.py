@@ -97,30 +97,31 @@ def one_hit_wonders(n_req=200_000, n_objs=20_000, alpha=1.0, frac=0.5, seed=4) -
     return ids
 
 
-def demo(seed=7) -> np.ndarray:
-    """The `make demo` workload: a web-like mix in which no single classic policy is right.
-    A Zipf hot set that drifts (stale frequencies hurt LFU), bursts of one-hit wonders
-    and scans (which hurt LRU), and a loop slightly larger than the cache (which defeats
-    recency entirely)."""
+def demo(n_objs=40_000, alpha=0.9, onehit=0.2, drift=0.05, loop=0.0, loop_objs=7_000,
+         phases=8, per_phase=50_000, seed=7) -> np.ndarray:
+    """The `make demo` workload, web-like: Zipf popularity over a hot set that drifts slowly
+    (a fraction `drift` of it is replaced each phase), a share `onehit` of requests to
+    objects never seen again, and optionally a share `loop` cycling over `loop_objs`
+    objects. Stale frequencies hurt LFU, one-hit wonders hurt LRU; knowing how often an
+    object was used before its last eviction (the template's ghost history) pays."""
     rng = np.random.default_rng(seed)
     parts = []
-    hot = np.arange(1, 20_001)
-    next_id = 1_000_000
-    loop = np.arange(5_000_000, 5_000_000 + 7_000)
+    hot = np.arange(1, n_objs + 1)
+    next_id = 10_000_000
+    loop_ids = np.arange(5_000_000, 5_000_000 + loop_objs)
     loop_pos = 0
-    for phase in range(8):
-        n = 40_000
-        ids = hot[_zipf_ids(rng, hot.size, 0.85, n, 0)]
-        onehit = rng.random(n) < 0.25
-        ids[onehit] = next_id + np.arange(onehit.sum())
-        next_id += int(onehit.sum())
-        in_loop = rng.random(n) < 0.12
-        k = int(in_loop.sum())
-        ids[in_loop] = loop[(loop_pos + np.arange(k)) % loop.size]
-        loop_pos += k
+    for _ in range(phases):
+        ids = hot[_zipf_ids(rng, hot.size, alpha, per_phase, 0)]
+        oh = rng.random(per_phase) < onehit
+        ids[oh] = next_id + np.arange(oh.sum())
+        next_id += int(oh.sum())
+        if loop > 0:
+            lp = rng.random(per_phase) < loop
+            k = int(lp.sum())
+            ids[lp] = loop_ids[(loop_pos + np.arange(k)) % loop_objs]
+            loop_pos += k
         parts.append(ids)
-        # drift: a fifth of the hot set is replaced by new objects each phase
-        idx = rng.choice(hot.size, size=hot.size // 5, replace=False)
+        idx = rng.choice(hot.size, size=int(drift * hot.size), replace=False)
         hot = hot.copy()
         hot[idx] = next_id + np.arange(idx.size)
         next_id += idx.size
