@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -115,8 +116,14 @@ def cmd_run(a: argparse.Namespace) -> int:
             raise UsageError(f"{out} already holds a run: continue it with --resume {out}, "
                              "or choose another --out")
     t0 = time.monotonic()
+    fresh = not (out / "store.sqlite").exists()
     ctl = Controller(out, cfg, quiet=a.quiet)
-    result = ctl.run()
+    try:
+        result = ctl.run()
+    except TaskError:
+        if fresh and not ctl.store.candidates():   # nothing was stored: leave no empty run behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     from .search.report import write_report
     summary = write_report(out, ctl.store, ctl.task, command=" ".join(shlex.quote(x) for x in sys.argv))
     _print_table(summary)

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import cli_env
+from pfhelpers import cli_env
 
 
 def pf(tmp_path, *args):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import cli_env
+from pfhelpers import cli_env
 
 ARGS = ["toytask:ToyTask", "-o", "delay_ms=120", "--rounds", "4", "--candidates-per-round", "6",
         "--workers", "2", "--seed", "5", "--generator", "offline", "-q"]

@@ -7,7 +7,7 @@ import time
 from policyforge import sandbox
 from policyforge.search.controller import Controller, RunConfig
 
-from conftest import ROOT, cli_env
+from pfhelpers import cli_env
 
 HOSTILE = {
     "loop": "double f(double x) { volatile double y = x; for (;;) y += 1; return y; }",

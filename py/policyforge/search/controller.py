@@ -146,9 +146,9 @@ class Controller:
         self.progress = Progress(total) if not self.quiet else None
         if self.progress:
             self.progress.done = done
+        self.task.prepare(self.shared)
         self._log(f"run {self.out} task={self.task.name} generator={self.generator.name} "
                   f"rounds={cfg.rounds}x{cfg.candidates_per_round} workers={cfg.workers} seed={cfg.seed}")
-        self.task.prepare(self.shared)
         self._baselines()
         try:
             with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
