@@ -8,7 +8,7 @@ import pytest
 from policyforge.native import native_path
 from policyforge.task import TaskError
 from policyforge.tasks.cache import TASK_CLASS
-from policyforge.tasks.cache.checker import check_source
+from policyforge.checks import check_source
 from policyforge.tasks.cache.traces import RECORD
 
 

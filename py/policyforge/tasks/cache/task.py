@@ -18,9 +18,9 @@ from typing import Any
 from ... import sandbox
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
+from ...checks import check_source
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
 from . import traces
-from .checker import check_source
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
 # name in reports -> pf-cachesim algorithm
@@ -47,6 +47,10 @@ FEATURE_DOC = (
     "eviction and the time since, 0 when it was not recently evicted). ctx: now, n_objs, "
     "cache_size, p50/p90 percentiles of count, age (now - last_access) and size over cached "
     "objects, ghost_hits (fraction of recent misses that were ghost hits).")
+
+
+PRIORITY_SIGNATURE = (r"\bdouble\s+priority\s*\(\s*const\s+struct\s+pf_obj\s*\*\s*\w+\s*,"
+                      r"\s*const\s+struct\s+pf_ctx\s*\*\s*\w+\s*\)\s*\{")
 
 
 def _csv_list(text: str) -> list[float]:
@@ -194,7 +198,7 @@ class CacheTask(Task):
         t0 = time.monotonic()
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "policy.c").write_text(source)
-        errs = check_source(source)
+        errs = check_source(source, "priority", signature=PRIORITY_SIGNATURE)
         if errs:
             return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
         (workdir / "cache_policy.c").write_text(self.full_source(source))

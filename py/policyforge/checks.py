@@ -1,7 +1,8 @@
-"""Static rules for a candidate priority() before it reaches the compiler.
+"""Static rules for candidates that are pure functions (cache priority(), EPLB rules).
 
-The template owns all state; a candidate is one pure function. Each rule gives a precise
-message with the line number, so a generator can repair it.
+The template owns all state; a candidate defines only the required functions, each a
+pure, loop-free computation over its arguments. Each rule gives a precise message with
+the line number, so a generator can repair it. Kernel code (cc) has its own rules.
 """
 from __future__ import annotations
 
@@ -31,35 +32,41 @@ def _strip_comments(src: str) -> str:
     return re.sub(r"//[^\n]*", "", src)
 
 
-def check_source(src: str, function: str = "priority") -> list[str]:
-    """Violations as 'policy.c:LINE: message' lines; empty when the source passes."""
+def check_source(src: str, function: str = "priority", signature: str | None = None,
+                 functions: tuple[str, ...] | None = None, file: str = "policy.c",
+                 calls: set[str] | None = None) -> list[str]:
+    """Violations as 'FILE:LINE: message' lines; empty when the source passes.
+
+    ``signature`` is a regex the definition must match; ``functions`` the names of all
+    functions to define (default: ``function`` alone)."""
+    functions = functions or (function,)
+    allowed = ALLOWED_CALLS if calls is None else calls
     errs: list[str] = []
     code = _strip_comments(src)
     lines = code.splitlines()
     for no, line in enumerate(lines, 1):
         s = line.strip()
         if s.startswith("#"):
-            errs.append(f"policy.c:{no}: preprocessor directives are not allowed ({s.split()[0]}); "
+            errs.append(f"{file}:{no}: preprocessor directives are not allowed ({s.split()[0]}); "
                         "the template already includes <math.h>")
         if "[" in s:
-            errs.append(f"policy.c:{no}: indexing ('[') is not allowed; read features through obj-> and ctx->")
+            errs.append(f"{file}:{no}: indexing ('[') is not allowed; read features through obj-> and ctx->")
         if re.search(r"\(\s*(const\s+)?(struct\s+)?\w+\s*\*+\s*\)", s):
-            errs.append(f"policy.c:{no}: pointer casts are not allowed (obj and ctx are read-only)")
+            errs.append(f"{file}:{no}: pointer casts are not allowed (obj and ctx are read-only)")
         for word in re.findall(r"[A-Za-z_]\w*", s):
             if word in FORBIDDEN_WORDS:
-                errs.append(f"policy.c:{no}: '{word}': {FORBIDDEN_WORDS[word]}")
+                errs.append(f"{file}:{no}: '{word}': {FORBIDDEN_WORDS[word]}")
         for call in re.findall(r"([A-Za-z_]\w*)\s*\(", s):
-            if call in KEYWORDS or call == function and re.match(rf"\s*double\s+{function}\s*\(", line):
+            if call in KEYWORDS or call in functions and re.match(rf"\s*(static\s+)?(inline\s+)?double\s+{call}\s*\(", line):
                 continue
-            if call == function:
-                errs.append(f"policy.c:{no}: {function}() must not call itself")
-            elif call not in ALLOWED_CALLS:
-                errs.append(f"policy.c:{no}: call to '{call}' is not allowed; allowed: "
-                            + ", ".join(sorted(ALLOWED_CALLS)))
-    if not re.search(rf"\bdouble\s+{function}\s*\(\s*const\s+struct\s+pf_obj\s*\*\s*\w+\s*,"
-                     rf"\s*const\s+struct\s+pf_ctx\s*\*\s*\w+\s*\)\s*\{{", code):
-        errs.append(f"policy.c: must define 'double {function}(const struct pf_obj *obj, "
-                    "const struct pf_ctx *ctx) { ... }'")
+            if call in functions:
+                errs.append(f"{file}:{no}: {call}() must not call a policy function")
+            elif call not in allowed:
+                errs.append(f"{file}:{no}: call to '{call}' is not allowed; allowed: " + ", ".join(sorted(allowed)))
+    for fn in functions:
+        pattern = signature if signature and len(functions) == 1 else rf"\bdouble\s+{fn}\s*\([^)]*\)\s*\{{"
+        if not re.search(pattern, code):
+            errs.append(f"{file}: must define {fn}() with the signature given in the prompt")
     # Only one top-level definition: the function itself (no globals, no helpers).
     depth, top = 0, []
     buf = ""
@@ -74,11 +81,12 @@ def check_source(src: str, function: str = "priority") -> list[str]:
         elif depth == 0:
             buf += ch
             if ch == ";" and buf.strip(" ;\n"):
-                errs.append(f"policy.c: top-level declaration '{buf.strip()[:60]}' is not allowed "
+                errs.append(f"{file}: top-level declaration '{buf.strip()[:60]}' is not allowed "
                             "(no globals or prototypes; define only the function)")
                 buf = ""
     if depth != 0:
-        errs.append("policy.c: unbalanced braces")
-    if len([t for t in top if t]) > 1:
-        errs.append(f"policy.c: define exactly one function, {function}(); found {len(top)} top-level blocks")
+        errs.append(f"{file}: unbalanced braces")
+    if len([t for t in top if t]) > len(functions):
+        errs.append(f"{file}: define exactly {', '.join(f + '()' for f in functions)}; "
+                    f"found {len(top)} top-level blocks")
     return errs

@@ -1,0 +1,149 @@
+// The fixed EPLB pipeline (expert-parallel load balancing for MoE inference), written from
+// the description of DeepSeek's open-source EPLB in shared/DESIGN.md.
+//
+// For each layer, given the load of every logical expert:
+//   1. pack expert groups onto nodes (G/N groups per node)                 -- packing rules
+//   2. inside each node, give the node's R/N slots to its experts: one replica each,
+//      every extra replica to the expert of highest replica_score()        -- replication rule
+//   3. pack each node's replicas onto its GPUs (R/M slots per GPU)          -- packing rules
+// When G % N != 0 the same runs with one node and one group (the global policy).
+//
+// The policy lives in a Rules type with four static functions:
+//   expected_load(recent, history)  load to plan for (reference: the recent window)
+//   replica_score(load, count)      next replica goes to the max (reference: load / count)
+//   pack_key(weight, index)         items are placed in descending key order (reference: weight)
+//   bin_cost(bin_load, bin_count, capacity, weight)  item goes to the non-full bin of least
+//                                   cost (reference: bin_load)
+// Ties always go to the lower index, so results are deterministic.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+namespace pf_eplb {
+
+// Place items into n_bins bins of `capacity` items each. Writes bin and rank per item.
+template <class Rules>
+inline void balanced_packing(const double *w, int n_items, int n_bins, int capacity, int *bin_of,
+                             int *rank_of, std::vector<int> &order, std::vector<double> &key,
+                             std::vector<double> &bin_load, std::vector<int> &bin_count) {
+  order.resize(n_items);
+  key.resize(n_items);
+  for (int i = 0; i < n_items; i++) {
+    order[i] = i;
+    key[i] = Rules::pack_key(w[i], (double)i);
+  }
+  // descending key, ties by index: the order of a stable sort, without its buffer
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return key[a] > key[b] || (key[a] == key[b] && a < b); });
+  bin_load.assign(n_bins, 0.0);
+  bin_count.assign(n_bins, 0);
+  for (int i : order) {
+    int best = -1;
+    double best_cost = 0;
+    for (int b = 0; b < n_bins; b++) {
+      if (bin_count[b] >= capacity) continue;
+      double c = Rules::bin_cost(bin_load[b], (double)bin_count[b], (double)capacity, w[i]);
+      if (best < 0 || c < best_cost) { best = b; best_cost = c; }
+    }
+    bin_of[i] = best;
+    rank_of[i] = bin_count[best]++;
+    bin_load[best] += w[i];
+  }
+}
+
+// One layer. weight/history: [E]; phy2log: [R]; logcnt: [E].
+template <class Rules>
+inline void rebalance_layer(const double *recent, const double *history, int E, int R, int G, int N, int M,
+                            int64_t *phy2log, int64_t *logcnt) {
+  if (G % N != 0) { G = 1; N = 1; }
+  const int experts_per_group = E / G, groups_per_node = G / N, slots_per_node = R / N;
+  const int experts_per_node = E / N, gpus_per_node = M / N, slots_per_gpu = R / M;
+  // scratch space reused across layers and calls (one per thread)
+  thread_local std::vector<double> load, group_load, node_w, phy_w, score, key, bin_load;
+  thread_local std::vector<int> order, bin_count, g_bin, g_rank, cnt, phy_log, p_bin, p_rank, node_experts;
+  load.resize(E);
+  group_load.assign(G, 0.0);
+  node_w.resize(experts_per_node);
+  score.resize(experts_per_node);
+  phy_w.resize(slots_per_node);
+  g_bin.resize(G);
+  g_rank.resize(G);
+  cnt.resize(experts_per_node);
+  phy_log.resize(slots_per_node);
+  p_bin.resize(slots_per_node);
+  p_rank.resize(slots_per_node);
+  node_experts.resize(experts_per_node);
+  for (int e = 0; e < E; e++) {
+    load[e] = Rules::expected_load(recent[e], history ? history[e] : recent[e]);
+    group_load[e / experts_per_group] += load[e];
+  }
+  // 1. groups -> nodes
+  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), order, key,
+                          bin_load, bin_count);
+  for (int e = 0; e < E; e++) logcnt[e] = 0;
+  for (int node = 0; node < N; node++) {
+    // the node's experts, in the order of their groups' ranks on it
+    for (int g = 0; g < G; g++) {
+      if (g_bin[g] != node) continue;
+      for (int j = 0; j < experts_per_group; j++)
+        node_experts[g_rank[g] * experts_per_group + j] = g * experts_per_group + j;
+    }
+    // 2. replicate inside the node
+    for (int i = 0; i < experts_per_node; i++) {
+      node_w[i] = load[node_experts[i]];
+      cnt[i] = 1;
+      phy_log[i] = i;
+    }
+    // a score depends only on its own expert, so only the winner's is recomputed
+    for (int i = 0; i < experts_per_node; i++) score[i] = Rules::replica_score(node_w[i], 1.0);
+    for (int r = experts_per_node; r < slots_per_node; r++) {
+      int best = 0;
+      for (int i = 1; i < experts_per_node; i++)
+        if (score[i] > score[best]) best = i;
+      cnt[best]++;
+      phy_log[r] = best;
+      score[best] = Rules::replica_score(node_w[best], (double)cnt[best]);
+    }
+    // 3. replicas -> GPUs of the node
+    for (int p = 0; p < slots_per_node; p++) phy_w[p] = node_w[phy_log[p]] / cnt[phy_log[p]];
+    balanced_packing<Rules>(phy_w.data(), slots_per_node, gpus_per_node, slots_per_gpu, p_bin.data(),
+                            p_rank.data(), order, key, bin_load, bin_count);
+    for (int p = 0; p < slots_per_node; p++) {
+      int slot = node * slots_per_node + p_bin[p] * slots_per_gpu + p_rank[p];
+      phy2log[slot] = node_experts[phy_log[p]];
+    }
+    for (int i = 0; i < experts_per_node; i++) logcnt[node_experts[i]] = cnt[i];
+  }
+}
+
+// All layers. recent/history: [L, E] row-major; history may be null.
+template <class Rules>
+inline void rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N, int M,
+                      int64_t *phy2log, int64_t *logcnt) {
+  for (int l = 0; l < L; l++)
+    rebalance_layer<Rules>(recent + (size_t)l * E, history ? history + (size_t)l * E : nullptr, E, R, G, N, M,
+                           phy2log + (size_t)l * R, logcnt + (size_t)l * E);
+}
+
+// Shapes the pipeline needs; returns an error message or nullptr.
+inline const char *check_shape(int E, int R, int G, int N, int M) {
+  if (E <= 0 || R <= 0 || G <= 0 || N <= 0 || M <= 0) return "all sizes must be positive";
+  if (E % G) return "num_groups must divide the number of experts";
+  if (M % N) return "num_nodes must divide num_gpus";
+  if (R % M) return "num_gpus must divide num_replicas";
+  if (R < E) return "num_replicas must be at least the number of experts";
+  int n = (G % N == 0) ? N : 1;
+  if (E % n) return "num_nodes must divide the number of experts";
+  if ((R / n) < (E / n)) return "each node needs at least one slot per expert";
+  return nullptr;
+}
+
+struct ReferenceRules {
+  static inline double expected_load(double recent, double) { return recent; }
+  static inline double replica_score(double load, double count) { return load / count; }
+  static inline double pack_key(double weight, double) { return weight; }
+  static inline double bin_cost(double bin_load, double, double, double) { return bin_load; }
+};
+
+}  // namespace pf_eplb

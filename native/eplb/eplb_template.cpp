@@ -1,0 +1,29 @@
+// A policyforge EPLB candidate: the generated rules + the fixed pipeline, as a shared
+// library with one C entry point that policyforge._eplb loads (rules_lib=...).
+#include <cmath>
+#include <cstdint>
+
+#include "eplb_pipeline.hpp"
+
+static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }
+static inline double pf_min(double a, double b) { return a < b ? a : b; }
+static inline double pf_max(double a, double b) { return a > b ? a : b; }
+static inline double pf_log(double a) { return std::log1p(std::fabs(a)); }
+
+namespace candidate {
+/* PF_POLICY_HOLE */
+}  // namespace candidate
+
+struct CandidateRules {
+  static inline double expected_load(double r, double h) { return candidate::expected_load(r, h); }
+  static inline double replica_score(double l, double c) { return candidate::replica_score(l, c); }
+  static inline double pack_key(double w, double i) { return candidate::pack_key(w, i); }
+  static inline double bin_cost(double bl, double bc, double cap, double w) { return candidate::bin_cost(bl, bc, cap, w); }
+};
+
+extern "C" int pf_eplb_rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N,
+                                 int M, int64_t *phy2log, int64_t *logcnt) {
+  if (pf_eplb::check_shape(E, R, G, N, M)) return -1;
+  pf_eplb::rebalance<CandidateRules>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
+  return 0;
+}
