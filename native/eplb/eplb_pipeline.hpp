@@ -18,33 +18,41 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
 namespace pf_eplb {
 
+struct Keyed {
+  double key;
+  int item;
+};
+
 // Place items into n_bins bins of `capacity` items each. Writes bin and rank per item.
+// The loops are written so the compiler emits conditional moves: this runs ~58 x 5 times
+// per call and the branches would be unpredictable.
 template <class Rules>
 inline void balanced_packing(const double *w, int n_items, int n_bins, int capacity, int *bin_of,
-                             int *rank_of, std::vector<int> &order, std::vector<double> &key,
-                             std::vector<double> &bin_load, std::vector<int> &bin_count) {
+                             int *rank_of, std::vector<Keyed> &order, std::vector<double> &bin_load,
+                             std::vector<int> &bin_count) {
   order.resize(n_items);
-  key.resize(n_items);
-  for (int i = 0; i < n_items; i++) {
-    order[i] = i;
-    key[i] = Rules::pack_key(w[i], (double)i);
-  }
-  // descending key, ties by index: the order of a stable sort, without its buffer
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return key[a] > key[b] || (key[a] == key[b] && a < b); });
+  for (int i = 0; i < n_items; i++) order[i] = {Rules::pack_key(w[i], (double)i), i};
+  // descending key, ties by item: the order of a stable sort, without its buffer
+  std::sort(order.begin(), order.end(),
+            [](const Keyed &a, const Keyed &b) { return a.key > b.key || (a.key == b.key && a.item < b.item); });
   bin_load.assign(n_bins, 0.0);
   bin_count.assign(n_bins, 0);
-  for (int i : order) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const Keyed &k : order) {
+    const int i = k.item;
     int best = -1;
-    double best_cost = 0;
+    double best_cost = inf;
     for (int b = 0; b < n_bins; b++) {
-      if (bin_count[b] >= capacity) continue;
       double c = Rules::bin_cost(bin_load[b], (double)bin_count[b], (double)capacity, w[i]);
-      if (best < 0 || c < best_cost) { best = b; best_cost = c; }
+      bool take = bin_count[b] < capacity && (best < 0 || c < best_cost);
+      best = take ? b : best;
+      best_cost = take ? c : best_cost;
     }
     bin_of[i] = best;
     rank_of[i] = bin_count[best]++;
@@ -60,8 +68,9 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
   const int experts_per_group = E / G, groups_per_node = G / N, slots_per_node = R / N;
   const int experts_per_node = E / N, gpus_per_node = M / N, slots_per_gpu = R / M;
   // scratch space reused across layers and calls (one per thread)
-  thread_local std::vector<double> load, group_load, node_w, phy_w, score, key, bin_load;
-  thread_local std::vector<int> order, bin_count, g_bin, g_rank, cnt, phy_log, p_bin, p_rank, node_experts;
+  thread_local std::vector<double> load, group_load, node_w, phy_w, score, bin_load;
+  thread_local std::vector<Keyed> order;
+  thread_local std::vector<int> bin_count, g_bin, g_rank, cnt, phy_log, p_bin, p_rank, node_experts;
   load.resize(E);
   group_load.assign(G, 0.0);
   node_w.resize(experts_per_node);
@@ -79,8 +88,8 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     group_load[e / experts_per_group] += load[e];
   }
   // 1. groups -> nodes
-  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), order, key,
-                          bin_load, bin_count);
+  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), order, bin_load,
+                          bin_count);
   for (int e = 0; e < E; e++) logcnt[e] = 0;
   for (int node = 0; node < N; node++) {
     // the node's experts, in the order of their groups' ranks on it
@@ -99,8 +108,12 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     for (int i = 0; i < experts_per_node; i++) score[i] = Rules::replica_score(node_w[i], 1.0);
     for (int r = experts_per_node; r < slots_per_node; r++) {
       int best = 0;
-      for (int i = 1; i < experts_per_node; i++)
-        if (score[i] > score[best]) best = i;
+      double best_s = score[0];
+      for (int i = 1; i < experts_per_node; i++) {
+        bool gt = score[i] > best_s;
+        best = gt ? i : best;
+        best_s = gt ? score[i] : best_s;
+      }
       cnt[best]++;
       phy_log[r] = best;
       score[best] = Rules::replica_score(node_w[best], (double)cnt[best]);
@@ -108,7 +121,7 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     // 3. replicas -> GPUs of the node
     for (int p = 0; p < slots_per_node; p++) phy_w[p] = node_w[phy_log[p]] / cnt[phy_log[p]];
     balanced_packing<Rules>(phy_w.data(), slots_per_node, gpus_per_node, slots_per_gpu, p_bin.data(),
-                            p_rank.data(), order, key, bin_load, bin_count);
+                            p_rank.data(), order, bin_load, bin_count);
     for (int p = 0; p < slots_per_node; p++) {
       int slot = node * slots_per_node + p_bin[p] * slots_per_gpu + p_rank[p];
       phy2log[slot] = node_experts[phy_log[p]];

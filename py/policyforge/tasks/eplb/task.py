@@ -161,7 +161,7 @@ class EplbTask(Task):
             return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
         (workdir / "eplb_rules.cpp").write_text(self.full_source(source))
         inc = native_dir() / "share" / "eplb"
-        cmd = ["g++", "-std=c++17", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{inc}", "eplb_rules.cpp",
+        cmd = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{inc}", "eplb_rules.cpp",
                "-o", "eplb_rules.so"]
         try:
             r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120,
