@@ -1,0 +1,45 @@
+"""Metrics from linkem's packet log and iperf3's JSON."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+LOG_RECORD = np.dtype([("dir", "u1"), ("dropped", "u1"), ("size", "<u2"), ("pad", "<u4"),
+                       ("enq", "<u8"), ("deq", "<u8"), ("dlv", "<u8")])
+
+
+def packet_delays(log: Path, direction: int = 0) -> dict:
+    """Per-packet one-way delay through the emulated link (queueing + propagation), ms."""
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    rec = rec[rec["dir"] == direction]
+    ok = rec[rec["dropped"] == 0]
+    if ok.size == 0:
+        return {"packets": int(rec.size), "delivered": 0, "dropped": int(rec.size), "loss": 1.0 if rec.size else 0.0,
+                "mean_delay_ms": None, "p95_delay_ms": None}
+    d = (ok["dlv"] - ok["enq"]).astype(np.float64) / 1e6
+    return {"packets": int(rec.size), "delivered": int(ok.size), "dropped": int(rec.size - ok.size),
+            "loss": float((rec.size - ok.size) / rec.size), "mean_delay_ms": float(d.mean()),
+            "p95_delay_ms": float(np.percentile(d, 95)),
+            "timeline": {"t_s": ((ok["enq"] - rec["enq"].min()) / 1e9)[::max(1, ok.size // 2000)].tolist(),
+                         "delay_ms": d[::max(1, ok.size // 2000)].tolist()}}
+
+
+def jain(xs: list[float]) -> float:
+    xs = [x for x in xs]
+    if not xs or sum(xs) == 0:
+        return 0.0
+    return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs))
+
+
+def iperf3_flow(report: dict) -> dict:
+    """Throughput, retransmits and cwnd / RTT over time from one iperf3 client's --json."""
+    end = report.get("end", {})
+    recv = end.get("sum_received", {}).get("bits_per_second", 0.0)
+    sent = end.get("sum_sent", {})
+    series = []
+    for iv in report.get("intervals", []):
+        st = iv["streams"][0]
+        series.append({"t": st["end"], "mbps": st["bits_per_second"] / 1e6,
+                       "cwnd_bytes": st.get("snd_cwnd"), "rtt_ms": st.get("rtt", 0) / 1000})
+    return {"throughput_mbps": recv / 1e6, "retransmits": sent.get("retransmits", 0), "series": series}
