@@ -1,0 +1,135 @@
+/*
+ * The policy ABI shared by the eBPF (bpf/pf_cc.bpf.c) and kernel-module (kmod/pf_cc_mod.c)
+ * templates: what a generated policy_cong_control() reads, the safe arithmetic helpers it
+ * may call, and the history bookkeeping both templates run before calling it.
+ *
+ * Everything is integer-only (kernel code: no floating point). Values are s64 so that
+ * differences never wrap. The policy returns the next cwnd in packets; the template
+ * clamps it to [2, cwnd_clamp].
+ */
+#ifndef PF_CC_POLICY_H
+#define PF_CC_POLICY_H
+
+#define PF_HIST 10        /* history windows of about one RTT each */
+#define PF_HIST_SLOTS 16  /* power of two: ring indices are masked, which the verifier can follow */
+
+struct pf_cc_state {
+	s64 cwnd, ssthresh, ca_state, in_recovery, new_loss;
+	s64 srtt_us, min_rtt_us, rtt_us;          /* rtt_us: this ACK's sample, -1 if none */
+	s64 delivered, interval_us, losses, acked, prior_in_flight, is_app_limited;
+	s64 mss, cwnd_clamp;
+	s64 ai_inc;   /* 1 when the acked packets since the last increase reach cwnd (Reno's +1/RTT) */
+	s64 rate_pps; /* this ACK's delivery rate, packets per second */
+	s64 bdp;      /* max delivery rate x min RTT, in packets */
+};
+
+struct pf_cc_window {
+	s64 delivered, lost, ecn, min_rtt_us, avg_rtt_us, max_rtt_us, rate_pps;
+};
+
+struct pf_cc_history {
+	struct pf_cc_window w[PF_HIST_SLOTS]; /* w[(head - k) & 15] is the k-th newest, k < n */
+	s64 head, n;
+	s64 conn_min_rtt_us, max_rate_pps;
+	/* aggregates over the filled windows, for policies without loops */
+	s64 sum_lost, sum_ecn, sum_delivered, recent_min_rtt_us, recent_max_rtt_us, recent_avg_rtt_us, recent_max_rate_pps;
+};
+
+/* per-connection state kept by the template (sk_storage in BPF, kzalloc in the module) */
+struct pf_cc_store {
+	struct pf_cc_history h;
+	struct pf_cc_window cur;   /* the window being filled */
+	s64 cur_start_us, cur_rtt_sum, cur_rtt_n;
+	s64 ai_acc;                /* acked packets since the last +1 */
+	s64 reduced;               /* already cut cwnd in this recovery episode */
+};
+
+static __always_inline s64 pf_min(s64 a, s64 b) { return a < b ? a : b; }
+static __always_inline s64 pf_max(s64 a, s64 b) { return a > b ? a : b; }
+
+/* a / b rounded toward zero, 0 when b == 0; on magnitudes, since BPF has no signed division */
+static __always_inline s64 pf_div(s64 a, s64 b)
+{
+	u64 ua, ub, q;
+
+	if (b == 0)
+		return 0;
+	ua = a < 0 ? -(u64)a : (u64)a;
+	ub = b < 0 ? -(u64)b : (u64)b;
+	q = ua / ub;
+	return (a < 0) != (b < 0) ? -(s64)q : (s64)q;
+}
+/* the k-th newest closed window (k < h->n) */
+static __always_inline const struct pf_cc_window *pf_window(const struct pf_cc_history *h, s64 k)
+{
+	return &h->w[(h->head - k) & (PF_HIST_SLOTS - 1)];
+}
+
+static __always_inline void pf_close_window(struct pf_cc_store *st, s64 now_us)
+{
+	struct pf_cc_history *h = &st->h;
+	s64 i;
+
+	st->cur.avg_rtt_us = pf_div(st->cur_rtt_sum, st->cur_rtt_n);
+	h->head = (h->head + 1) & (PF_HIST_SLOTS - 1);
+	h->w[h->head & (PF_HIST_SLOTS - 1)] = st->cur;
+	if (h->n < PF_HIST)
+		h->n++;
+	h->sum_lost = h->sum_ecn = h->sum_delivered = 0;
+	h->recent_min_rtt_us = 0;
+	h->recent_max_rtt_us = 0;
+	h->recent_avg_rtt_us = 0;
+	h->recent_max_rate_pps = 0;
+	for (i = 0; i < PF_HIST; i++) {
+		const struct pf_cc_window *w = &h->w[(h->head - i) & (PF_HIST_SLOTS - 1)];
+
+		if (i >= h->n)
+			break;
+		h->sum_lost += w->lost;
+		h->sum_ecn += w->ecn;
+		h->sum_delivered += w->delivered;
+		if (w->min_rtt_us && (!h->recent_min_rtt_us || w->min_rtt_us < h->recent_min_rtt_us))
+			h->recent_min_rtt_us = w->min_rtt_us;
+		if (w->max_rtt_us > h->recent_max_rtt_us)
+			h->recent_max_rtt_us = w->max_rtt_us;
+		h->recent_avg_rtt_us += w->avg_rtt_us;
+		if (w->rate_pps > h->recent_max_rate_pps)
+			h->recent_max_rate_pps = w->rate_pps;
+	}
+	h->recent_avg_rtt_us = pf_div(h->recent_avg_rtt_us, h->n);
+	st->cur.delivered = st->cur.lost = st->cur.ecn = 0;
+	st->cur.min_rtt_us = st->cur.max_rtt_us = st->cur.rate_pps = 0;
+	st->cur_rtt_sum = st->cur_rtt_n = 0;
+	st->cur_start_us = now_us;
+}
+
+/* fold one ACK into the history; closes the window after about one RTT */
+static __always_inline void pf_observe(struct pf_cc_store *st, s64 now_us, s64 rtt_us, s64 srtt_us,
+				       s64 delivered_pkts, s64 lost, s64 ecn, s64 rate_pps)
+{
+	struct pf_cc_history *h = &st->h;
+
+	st->cur.delivered += delivered_pkts > 0 ? delivered_pkts : 0;
+	st->cur.lost += lost > 0 ? lost : 0;
+	st->cur.ecn += ecn > 0 ? ecn : 0;
+	if (rtt_us > 0) {
+		if (!st->cur.min_rtt_us || rtt_us < st->cur.min_rtt_us)
+			st->cur.min_rtt_us = rtt_us;
+		if (rtt_us > st->cur.max_rtt_us)
+			st->cur.max_rtt_us = rtt_us;
+		st->cur_rtt_sum += rtt_us;
+		st->cur_rtt_n++;
+		if (!h->conn_min_rtt_us || rtt_us < h->conn_min_rtt_us)
+			h->conn_min_rtt_us = rtt_us;
+	}
+	if (rate_pps > st->cur.rate_pps)
+		st->cur.rate_pps = rate_pps;
+	if (rate_pps > h->max_rate_pps)
+		h->max_rate_pps = rate_pps;
+	if (!st->cur_start_us)
+		st->cur_start_us = now_us;
+	if (srtt_us > 0 && now_us - st->cur_start_us >= srtt_us)
+		pf_close_window(st, now_us);
+}
+
+#endif
