@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A policyforge congestion control as a kernel module: the same generated
+ * policy_cong_control() as the eBPF template (bpf/pf_cc.bpf.c), the same history
+ * bookkeeping (bpf/pf_cc_policy.h), registered with tcp_register_congestion_control().
+ * Per-connection history lives in a kzalloc'ed pf_cc_store whose pointer sits in
+ * icsk_ca_priv (too small for the store itself).
+ *
+ * Build against any kernel's headers: make -C kmod KDIR=/lib/modules/$(uname -r)/build \
+ *   POLICY=path/to/policy.c NAME=pf_reno   (see kmod/README.md). Load only inside the VM.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/version.h>
+#include <net/tcp.h>
+
+#include "pf_cc_policy.h"
+
+#ifndef PF_CC_NAME
+#define PF_CC_NAME "pf_cc"
+#endif
+
+#include "policy.inc"
+
+struct pf_priv {
+	struct pf_cc_store *st;
+};
+
+static void pf_init(struct sock *sk)
+{
+	struct pf_priv *p = inet_csk_ca(sk);
+
+	p->st = kzalloc(sizeof(*p->st), GFP_ATOMIC);
+}
+
+static void pf_release(struct sock *sk)
+{
+	struct pf_priv *p = inet_csk_ca(sk);
+
+	kfree(p->st);
+	p->st = NULL;
+}
+
+static void pf_cong_control_common(struct sock *sk, const struct rate_sample *rs)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	struct inet_connection_sock *icsk = inet_csk(sk);
+	struct pf_cc_store *st = ((struct pf_priv *)inet_csk_ca(sk))->st;
+	struct pf_cc_state s = {};
+	s64 now_us, rate = 0, next;
+
+	if (!st)
+		return;
+	now_us = tp->tcp_mstamp;
+	if (rs->interval_us > 0 && rs->delivered > 0)
+		rate = pf_div((s64)rs->delivered * 1000000, rs->interval_us);
+	pf_observe(st, now_us, rs->rtt_us, tp->srtt_us >> 3, rs->delivered, rs->losses,
+		   rs->delivered_ce, rs->is_app_limited ? 0 : rate);
+	s.cwnd = tcp_snd_cwnd(tp);
+	s.ssthresh = tp->snd_ssthresh;
+	s.ca_state = icsk->icsk_ca_state;
+	s.in_recovery = icsk->icsk_ca_state >= TCP_CA_Recovery;
+	if (!s.in_recovery)
+		st->reduced = 0;
+	s.new_loss = rs->losses > 0 && !st->reduced;
+	s.srtt_us = tp->srtt_us >> 3;
+	s.min_rtt_us = st->h.conn_min_rtt_us;
+	s.rtt_us = rs->rtt_us;
+	s.delivered = rs->delivered;
+	s.interval_us = rs->interval_us;
+	s.losses = rs->losses;
+	s.acked = rs->acked_sacked;
+	s.prior_in_flight = rs->prior_in_flight;
+	s.is_app_limited = rs->is_app_limited;
+	s.mss = tp->mss_cache;
+	s.cwnd_clamp = tp->snd_cwnd_clamp;
+	s.rate_pps = rate;
+	s.bdp = pf_div(st->h.max_rate_pps * st->h.conn_min_rtt_us, 1000000);
+	st->ai_acc += rs->acked_sacked > 0 ? rs->acked_sacked : 0;
+	s.ai_inc = (s.cwnd > 0 && st->ai_acc >= s.cwnd) ? 1 : 0;
+	if (s.ai_inc)
+		st->ai_acc -= s.cwnd;
+
+	next = policy_cong_control(&s, &st->h);
+	next = clamp_t(s64, next, 2, s.cwnd_clamp);
+	if (s.new_loss) {
+		st->reduced = 1;
+		tp->snd_ssthresh = next;
+	}
+	tcp_snd_cwnd_set(tp, next);
+	if (s.srtt_us > 0) {
+		u64 rate_bps = div64_u64((u64)next * s.mss * USEC_PER_SEC, s.srtt_us);
+
+		rate_bps = next < tp->snd_ssthresh ? rate_bps * 2 : div64_u64(rate_bps * 6, 5);
+		WRITE_ONCE(sk->sk_pacing_rate, rate_bps);
+	}
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+static void pf_cong_control(struct sock *sk, u32 ack, int flag, const struct rate_sample *rs)
+{
+	pf_cong_control_common(sk, rs);
+}
+#else
+static void pf_cong_control(struct sock *sk, const struct rate_sample *rs)
+{
+	pf_cong_control_common(sk, rs);
+}
+#endif
+
+static u32 pf_ssthresh(struct sock *sk)
+{
+	return max(tcp_snd_cwnd(tcp_sk(sk)) >> 1U, 2U);
+}
+
+static u32 pf_undo_cwnd(struct sock *sk)
+{
+	return tcp_snd_cwnd(tcp_sk(sk));
+}
+
+static struct tcp_congestion_ops pf_ops __read_mostly = {
+	.init = pf_init,
+	.release = pf_release,
+	.cong_control = pf_cong_control,
+	.ssthresh = pf_ssthresh,
+	.undo_cwnd = pf_undo_cwnd,
+	.owner = THIS_MODULE,
+	.name = PF_CC_NAME,
+};
+
+static int __init pf_register(void)
+{
+	BUILD_BUG_ON(sizeof(struct pf_priv) > ICSK_CA_PRIV_SIZE);
+	return tcp_register_congestion_control(&pf_ops);
+}
+
+static void __exit pf_unregister(void)
+{
+	tcp_unregister_congestion_control(&pf_ops);
+}
+
+module_init(pf_register);
+module_exit(pf_unregister);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("policyforge generated congestion control");
