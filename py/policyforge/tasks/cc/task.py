@@ -1,0 +1,301 @@
+"""The congestion-control task: one integer policy, deployed as eBPF struct_ops (evaluated on
+this kernel) and as a kernel module (built here, loaded in the VM).
+
+check:    static kernel rules -> clang -target bpf -> the kernel's BPF verifier (register,
+          then unregister) -> optionally the Kbuild module with -Werror (-o kmod=1)
+evaluate: register under a unique name, iperf3 flows across the linkem dumbbell, unregister
+score:    PolicySmith's throughput / p95 per-packet delay (Mbit/s per ms) by default
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ...search.expr import ExprHole
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
+from .kernel_checks import check_kernel_policy
+
+ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
+HOLE_MARK = "/* PF_POLICY_HOLE */"
+SCORES = ("tput_over_p95", "utilization", "power", "neg_p95")
+
+FEATURES = {
+    "cwnd": "s->cwnd", "ssthresh": "s->ssthresh", "acked": "s->acked", "ai_inc": "s->ai_inc",
+    "new_loss": "s->new_loss", "in_recovery": "s->in_recovery", "losses": "s->losses",
+    "srtt": "s->srtt_us", "min_rtt": "s->min_rtt_us", "rtt": "s->rtt_us", "inflight": "s->prior_in_flight",
+    "bdp": "s->bdp", "rate": "s->rate_pps", "max_rate": "h->max_rate_pps",
+    "recent_min_rtt": "h->recent_min_rtt_us", "recent_max_rtt": "h->recent_max_rtt_us",
+    "recent_avg_rtt": "h->recent_avg_rtt_us", "recent_max_rate": "h->recent_max_rate_pps",
+    "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
+}
+DOC = ("Called on every ACK; returns the next cwnd in packets (clamped to [2, cwnd_clamp]). "
+       "s: cwnd, ssthresh, acked (packets this ACK), ai_inc (1 once per cwnd of ACKed packets, Reno's +1/RTT), "
+       "new_loss (1 on the first lossy ACK of a recovery episode), in_recovery, losses, srtt_us/min_rtt_us/rtt_us, "
+       "prior_in_flight, rate_pps (delivery rate), bdp (max rate x min RTT, packets), mss. h: 10 windows of about "
+       "one RTT (pf_window(h, k)->delivered/lost/ecn/min_rtt_us/avg_rtt_us/max_rtt_us/rate_pps for k < h->n), "
+       "conn_min_rtt_us, max_rate_pps, and aggregates sum_lost, sum_ecn, recent_min/max/avg_rtt_us, "
+       "recent_max_rate_pps. Integers only (s64); divide with pf_div(a, b) (0 when b == 0).")
+
+
+def _bool(text: str) -> bool:
+    return str(text).lower() in ("1", "true", "yes", "on")
+
+
+def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"})
+    except FileNotFoundError:
+        raise TaskError(f"{cmd[0]} is not installed (make deps)") from None
+
+
+def trim_verifier_log(text: str, keep: int = 40) -> str:
+    """The part of libbpf's output that explains a rejection: the verifier log's tail."""
+    lines = text.splitlines()
+    if "-- BEGIN PROG LOAD LOG --" in text:
+        start = next(i for i, ln in enumerate(lines) if "BEGIN PROG LOAD LOG" in ln)
+        end = next((i for i, ln in enumerate(lines) if "END PROG LOAD LOG" in ln), len(lines))
+        log = lines[start + 1:end]
+        head = [ln for ln in lines[:start] if "failed" in ln.lower()][-1:]
+        if len(log) > keep:
+            log = [f"... ({len(log) - keep} earlier verifier lines omitted)"] + log[-keep:]
+        return "\n".join(head + log)
+    return "\n".join(ln for ln in lines if ln.strip())[-4000:]
+
+
+class CCTask(Task):
+    name = "cc"
+    title = "TCP congestion control (eBPF struct_ops and kernel module)"
+    language = "c"
+    score_label = "throughput / p95 delay (Mbit/s per ms)"
+    options = [
+        Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", float),
+        Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", float),
+        Option("trace", "", "Mahimahi trace for a variable-rate link (file, or 'lte' for harness/traces/lte.trace)"),
+        Option("queue_pkts", 0, "droptail queue in packets (0: one BDP)", int),
+        Option("loss", 0.0, "random loss on the data direction", float),
+        Option("duration_s", 4.0, "length of each iperf3 flow", float),
+        Option("flows", 1, "competing flows of the same scheme", int),
+        Option("score", "tput_over_p95", "tput_over_p95 | utilization | power (tput/mean delay) | neg_p95"),
+        Option("kmod", False, "also build the kernel module as a checker stage", _bool),
+        Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
+    ]
+
+    def __init__(self, **values: Any):
+        super().__init__(**values)
+        if self.opts["score"] not in SCORES:
+            raise TaskError(f"unknown score '{self.opts['score']}'; choose {', '.join(SCORES)}")
+        self.bpf_dir: Path | None = None
+
+    # --- generator-facing ---------------------------------------------------------------
+    def holes(self) -> list[ExprHole]:
+        return [ExprHole("policy_cong_control",
+                         "u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
+                         FEATURES, doc=DOC, integer=True)]
+
+    def describe(self) -> str:
+        link = (f"a {self.opts['rate_mbps']:g} Mbit/s" if not self.opts["trace"] else "a variable-rate (trace)") + \
+            f" link with {self.opts['delay_ms']:g} ms one-way delay and a droptail queue"
+        return ("Write a TCP congestion control for Linux. " + DOC + " The code runs in the kernel: the BPF "
+                "verifier must accept it. Rules: no floating point, no division except pf_div, loops only as "
+                "`for (int i = 0; i < PF_HIST; i++)`, no other calls than pf_div, pf_min, pf_max, pf_window, no "
+                f"state outside the function. It is scored on {link} by {self.score_label}.")
+
+    def seeds(self) -> list[Seed]:
+        reno = ("(ifgt new_loss 0 (max 2 (shr cwnd 1)) (ifgt in_recovery 0 cwnd "
+                "(ifgt ssthresh cwnd (add cwnd acked) (add cwnd ai_inc))))")
+        # delay-aware: grow like Reno, back off when the queue delay exceeds a quarter of min RTT
+        delay = ("(ifgt new_loss 0 (max 2 (shr cwnd 1)) (ifgt (sub srtt (add min_rtt (shr min_rtt 2))) 0 "
+                 "(max 2 (sub cwnd ai_inc)) (ifgt ssthresh cwnd (add cwnd acked) (add cwnd ai_inc))))")
+        return [Seed("reno", {"policy_cong_control": reno}), Seed("delay", {"policy_cong_control": delay})]
+
+    # --- preparation --------------------------------------------------------------------
+    def prepare(self, workdir: Path) -> None:
+        if os.geteuid() != 0:
+            raise TaskError("the cc task needs root (BPF struct_ops, network namespaces)")
+        btf = Path("/sys/kernel/btf/vmlinux")
+        if not btf.exists():
+            raise TaskError("this kernel has no BTF (/sys/kernel/btf/vmlinux): BPF struct_ops cannot be used")
+        self.bpf_dir = workdir / "bpf"
+        self.bpf_dir.mkdir(parents=True, exist_ok=True)
+        vmlinux = self.bpf_dir / "vmlinux.h"
+        if not vmlinux.exists():
+            r = _run(["bpftool", "btf", "dump", "file", str(btf), "format", "c"])
+            if r.returncode != 0:
+                raise TaskError(f"bpftool could not dump the kernel's BTF: {r.stderr.strip()[:200]}")
+            tmp = vmlinux.with_suffix(".tmp")
+            tmp.write_text(r.stdout)
+            tmp.replace(vmlinux)
+        text = vmlinux.read_text()
+        m = re.search(r"void \(\*cong_control\)\(([^)]*)\);", text)
+        if not m:
+            raise TaskError("this kernel's tcp_congestion_ops has no cong_control")
+        self.args4 = m.group(1).count(",") == 3    # (sk, ack, flag, rs) since 6.10, else (sk, rs)
+        for f in ("pf_cc.bpf.c", "pf_cc_policy.h"):
+            shutil.copy(ROOT / "bpf" / f, self.bpf_dir / f)
+        sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+        from harness import LinkSpec
+        trace = self.opts["trace"]
+        if trace == "lte":
+            trace = str(ROOT / "harness" / "traces" / "lte.trace")
+        if trace and not Path(trace).is_file():
+            raise TaskError(f"link trace {trace} does not exist")
+        self.link = LinkSpec(rate_mbps=None if trace else self.opts["rate_mbps"], trace=trace or None,
+                             delay_ms=self.opts["delay_ms"], queue_pkts=self.opts["queue_pkts"] or None,
+                             loss=self.opts["loss"])
+
+    def _need(self) -> None:
+        if self.bpf_dir is None:
+            raise TaskError("the cc task was not prepared (internal error)")
+
+    # --- check --------------------------------------------------------------------------
+    @staticmethod
+    def _inline(source: str) -> str:
+        """The policy becomes a static inline function of the template."""
+        return re.sub(r"^(\s*)(?:__u32|u32)\s+policy_cong_control\s*\(",
+                      r"\1static __always_inline u32 policy_cong_control(", source, count=1, flags=re.M)
+
+    def full_source(self, source: str) -> str:
+        template = (self.bpf_dir / "pf_cc.bpf.c").read_text()
+        n = template[: template.index(HOLE_MARK)].count("\n") + 1
+        return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{self._inline(source)}\n#line {n + 1} "pf_cc.bpf.c"')
+
+    @staticmethod
+    def cc_name(workdir: Path) -> str:
+        return "pf_" + hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
+
+    def compile_bpf(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+        (workdir / "cc.bpf.c").write_text(self.full_source(source))
+        obj = workdir / f"{name}.bpf.o"
+        cmd = ["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{self.bpf_dir}",
+               f'-DPF_CC_NAME="{name}"', f"-DPF_OPS={name}_ops", "-Wall", "-Werror",
+               "-Wno-unused-variable", "-Wno-unused-function", "-c", "cc.bpf.c", "-o", obj.name]
+        if self.args4:
+            cmd.insert(-4, "-DPF_CC_ARGS4")
+        r = _run(cmd, cwd=workdir)
+        return (obj if r.returncode == 0 else None), r.stderr
+
+    @staticmethod
+    def register(obj: Path) -> tuple[bool, str]:
+        r = _run(["bpftool", "-d", "struct_ops", "register", str(obj)], timeout=60)
+        ok = r.returncode == 0 and "Registered" in (r.stdout + r.stderr)
+        return ok, r.stdout + r.stderr
+
+    @staticmethod
+    def unregister(name: str) -> None:
+        _run(["bpftool", "struct_ops", "unregister", "name", f"{name}_ops"], timeout=30)
+
+    def build_module(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+        kdir = self.opts["kdir"] or next(iter(sorted(Path("/usr/src").glob("linux-headers-*-amd64"))), None)
+        if not kdir:
+            raise TaskError("no kernel headers for the module build (install linux-headers-amd64 or -o kdir=...)")
+        (workdir / "policy.c").write_text(self._inline(source))
+        out = workdir / "kmod"
+        r = _run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'policy.c'}",
+                  f"NAME={name}", f"OUT={out}"], timeout=300)
+        ko = out / f"{name}.ko"
+        return (ko if r.returncode == 0 and ko.exists() else None), r.stdout + r.stderr
+
+    def check(self, source: str, workdir: Path) -> CheckOutcome:
+        self._need()
+        t0 = time.monotonic()
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "policy.c").write_text(source)
+        errs = check_kernel_policy(source)
+        if errs:
+            return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
+        name = self.cc_name(workdir)
+        obj, err = self.compile_bpf(source, workdir, name)
+        if obj is None:
+            return CheckOutcome(False, "compile", err, seconds=time.monotonic() - t0)
+        ok, log = self.register(obj)
+        self.unregister(name)
+        if not ok:
+            return CheckOutcome(False, "verifier", trim_verifier_log(log), seconds=time.monotonic() - t0)
+        if self.opts["kmod"]:
+            ko, kerr = self.build_module(source, workdir, name)
+            if ko is None:
+                return CheckOutcome(False, "kmod", kerr[-4000:], seconds=time.monotonic() - t0)
+        return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0)
+
+    # --- evaluate -----------------------------------------------------------------------
+    def _score(self, r: dict) -> float:
+        kind = self.opts["score"]
+        if kind == "utilization":
+            return r["utilization"]
+        if kind == "power":
+            return r["throughput_mbps"] / r["mean_delay_ms"] if r["mean_delay_ms"] else 0.0
+        if kind == "neg_p95":
+            return -(r["p95_delay_ms"] or 1e9)
+        return r["score"]
+
+    def _experiment(self, scheme: str, out_dir: Path | None = None) -> Evaluation:
+        from harness import Experiment, FlowSpec, HarnessError, run_experiment
+        exp = Experiment(self.link, [FlowSpec(scheme, 0.0, self.opts["duration_s"])
+                                     for _ in range(max(1, self.opts["flows"]))], name=scheme)
+        t0 = time.monotonic()
+        try:
+            r = run_experiment(exp, out_dir)
+        except HarnessError as e:
+            return Evaluation(False, None, reason=str(e), seconds=time.monotonic() - t0)
+        keys = ("throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "p95_queueing_ms", "loss",
+                "retransmits", "jain")
+        metrics = {k: r[k] for k in keys}
+        metrics["cwnd_series"] = [s["cwnd_bytes"] for s in r["flows"][0]["series"]]
+        return Evaluation(True, self._score(r), metrics, seconds=time.monotonic() - t0)
+
+    def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
+        self._need()
+        name = check.artifact.name.split(".")[0]
+        ok, log = self.register(check.artifact)
+        if not ok:
+            return Evaluation(False, None, reason="register failed: " + trim_verifier_log(log)[:300])
+        try:
+            return self._experiment(name)
+        finally:
+            self.unregister(name)
+
+    def baselines(self, workdir: Path) -> list[Baseline]:
+        self._need()
+        schemes = [s for s in Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+                   if not s.startswith("pf_")]
+        return [Baseline(s, self._experiment(s)) for s in schemes]
+
+    # --- deploy -------------------------------------------------------------------------
+    def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
+        self._need()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        name = "pf_winner"
+        (out_dir / "policy.c").write_text(source)
+        obj, err = self.compile_bpf(source, out_dir, name)
+        if obj is None:
+            raise TaskError(f"the winner no longer compiles: {err[:200]}")
+        files = [str(obj), str(out_dir / "policy.c"), str(out_dir / "cc.bpf.c")]
+        kmod_dir = out_dir / "kmod"
+        kmod_dir.mkdir(exist_ok=True)
+        for f in ("pf_cc_mod.c", "Kbuild", "Makefile", "README.md"):
+            shutil.copy(ROOT / "kmod" / f, kmod_dir / f)
+        shutil.copy(ROOT / "bpf" / "pf_cc_policy.h", kmod_dir / "pf_cc_policy.h")
+        (kmod_dir / "policy.c").write_text(self._inline(source))
+        ko_note = ""
+        try:
+            ko, kerr = self.build_module(source, out_dir, name)
+            if ko is not None:
+                files.append(str(ko))
+                ko_note = f"# module built for {ko.parent}: {ko}\n"
+        except TaskError as e:
+            ko_note = f"# module not built here: {e}\n"
+        usage = (f"bpftool struct_ops register {obj.resolve()}   # then: iperf3 -C {name} / "
+                 f"sysctl net.ipv4.tcp_congestion_control={name}\n"
+                 f"bpftool struct_ops unregister name {name}_ops\n"
+                 f"# kernel module (load in the VM only): make -C {kmod_dir} KDIR=/lib/modules/$(uname -r)/build "
+                 f"POLICY={kmod_dir / 'policy.c'} NAME={name} && insmod {kmod_dir}/build-{name}/{name}.ko\n" + ko_note)
+        (out_dir / "USAGE.txt").write_text(usage)
+        return {"files": files, "usage": usage}
