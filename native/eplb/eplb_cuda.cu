@@ -13,6 +13,7 @@
 // device="cuda".
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -59,9 +60,12 @@ __device__ inline Best warp_min(Best x) {
 // scratch [n_bins]; writes bin_of/rank_of [n].
 __device__ void warp_packing(const double *w, int n, int n_bins, int capacity, int *order, double *bin_load,
                              int *bin_count, int *bin_of, int *rank_of, int lane) {
+  // NaN counts as -inf (as on the CPU) so that the positions always form a permutation
+  auto key = [](double x) { return x == x ? x : -HUGE_VAL; };
   for (int i = lane; i < n; i += 32) {
+    const double ki = key(w[i]);
     int pos = 0;
-    for (int j = 0; j < n; j++) pos += (w[j] > w[i]) || (w[j] == w[i] && j < i);
+    for (int j = 0; j < n; j++) pos += (key(w[j]) > ki) || (key(w[j]) == ki && j < i);
     order[pos] = i;
   }
   for (int b = lane; b < n_bins; b += 32) {

@@ -10,6 +10,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -41,17 +42,27 @@ static RebalanceFn load_rules(const std::string &path) {
 
 using DArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
+// Loads are token counts: a NaN or a negative one would make the placement meaningless
+// (and NaN keys have no order to sort by).
+static void check_loads(const DArray &a, const char *name) {
+  const double *p = a.data();
+  for (ssize_t i = 0; i < a.size(); i++)
+    if (!(p[i] >= 0) || p[i] == HUGE_VAL) throw std::invalid_argument(std::string(name) + " must be finite and non-negative");
+}
+
 static py::tuple rebalance_experts(DArray weight, int num_replicas, int num_groups, int num_nodes, int num_gpus,
                                    py::object history, const std::string &rules_lib, const std::string &device) {
   if (weight.ndim() != 2) throw std::invalid_argument("weight must be 2-D [layers, experts]");
   const int L = (int)weight.shape(0), E = (int)weight.shape(1), R = num_replicas;
   if (const char *err = pf_eplb::check_shape(E, R, num_groups, num_nodes, num_gpus)) throw std::invalid_argument(err);
+  check_loads(weight, "weight");
   DArray hist;
   const double *hp = nullptr;
   if (!history.is_none()) {
     hist = DArray::ensure(history);
     if (!hist || hist.ndim() != 2 || hist.shape(0) != L || hist.shape(1) != E)
       throw std::invalid_argument("history must have the shape of weight");
+    check_loads(hist, "history");
     hp = hist.data();
   }
   py::array_t<int64_t> phy2log({L, R}), logcnt({L, E});
