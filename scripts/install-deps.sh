@@ -10,7 +10,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git
   libglib2.0-dev libzstd-dev zstd           # libCacheSim
   clang llvm libbpf-dev bpftool libelf-dev   # BPF congestion control
-  iperf3 iproute2 ethtool                    # host testbed
+  iperf3 iproute2 ethtool iputils-ping       # host testbed
   linux-headers-amd64                        # kmod build (Debian's headers)
   qemu-system-x86 qemu-utils debootstrap linux-image-amd64 busybox-static cpio  # VM
   mininet bridge-utils

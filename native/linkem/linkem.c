@@ -23,6 +23,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ typedef struct {
   size_t trace_i;
   uint64_t trace_base_ns;
   int64_t credit;
+  uint64_t wire_free_ns;   /* fixed rate: when the wire finishes the packet in flight */
   /* queue */
   fifo queue;
   uint64_t q_bytes, q_pkts, q_limit_bytes, q_limit_pkts;
@@ -146,14 +148,12 @@ static void load_trace(path *pa, const char *file) {
 
 static int limited(const path *pa) { return pa->trace_n || pa->rate_mbps > 0; }
 
-/* advance next_opp_ns to the following opportunity */
+/* trace: advance next_opp_ns to the following opportunity */
 static void next_opportunity(path *pa) {
   if (pa->trace_n) {
     pa->trace_i++;
     if (pa->trace_i == pa->trace_n) { pa->trace_i = 0; pa->trace_base_ns += pa->trace_period_ms * 1000000ULL; }
     pa->next_opp_ns = pa->trace_base_ns + pa->trace_ms[pa->trace_i] * 1000000ULL;
-  } else {
-    pa->next_opp_ns += (uint64_t)(OPP_BYTES * 8.0 / (pa->rate_mbps * 1e6) * 1e9);
   }
 }
 
@@ -177,24 +177,59 @@ static void enqueue(path *pa, pkt *p, uint64_t t) {
   pa->q_bytes += p->len;
 }
 
-/* run all opportunities due by t; each gives OPP_BYTES of credit, wasted if the queue is empty */
-static void serve(path *pa, uint64_t t) {
-  if (!limited(pa)) return;
+static pkt *dequeue(path *pa) {
+  pkt *p = pop(&pa->queue);
+  pa->q_pkts--;
+  pa->q_bytes -= p->len;
+  return p;
+}
+
+/* the packet left the bottleneck at dep; it arrives after the propagation delay */
+static void to_delay_line(path *pa, pkt *p, uint64_t dep) {
+  p->deq_ns = dep;
+  p->release_ns = dep + pa->delay_ns;
+  push(&pa->delay, p);
+}
+
+/* Trace bottleneck: run all opportunities due by t; each gives OPP_BYTES of credit, wasted
+ * if the queue is empty (Mahimahi: an unused opportunity is gone). */
+static void serve_trace(path *pa, uint64_t t) {
   while (pa->next_opp_ns <= t) {
     if (!pa->queue.head) pa->credit = 0;
     else pa->credit += OPP_BYTES;
     while (pa->queue.head && pa->credit >= pa->queue.head->len) {
-      pkt *p = pop(&pa->queue);
+      pkt *p = dequeue(pa);
       pa->credit -= p->len;
-      pa->q_pkts--;
-      pa->q_bytes -= p->len;
-      p->deq_ns = pa->next_opp_ns;
-      p->release_ns = pa->next_opp_ns + pa->delay_ns;
-      push(&pa->delay, p);
+      to_delay_line(pa, p, pa->next_opp_ns);
     }
     if (!pa->queue.head) pa->credit = 0;
     next_opportunity(pa);
   }
+}
+
+/* Fixed-rate bottleneck: a wire of rate_mbps that serializes one packet after the other.
+ * Under backlog this equals a constant trace; an idle link sends at once (no wait for an
+ * opportunity), as a real link does. */
+static uint64_t tx_ns(const path *pa, const pkt *p) { return (uint64_t)(p->len * 8.0 / pa->rate_mbps * 1e3); }
+
+static uint64_t rate_departure(const path *pa) {
+  const pkt *p = pa->queue.head;
+  uint64_t begin = p->enq_ns > pa->wire_free_ns ? p->enq_ns : pa->wire_free_ns;
+  return begin + tx_ns(pa, p);
+}
+
+static void serve_rate(path *pa, uint64_t t) {
+  while (pa->queue.head) {
+    uint64_t dep = rate_departure(pa);
+    if (dep > t) break;
+    pa->wire_free_ns = dep;
+    to_delay_line(pa, dequeue(pa), dep);
+  }
+}
+
+static void serve(path *pa, uint64_t t) {
+  if (pa->trace_n) serve_trace(pa, t);
+  else if (pa->rate_mbps > 0) serve_rate(pa, t);
 }
 
 static void deliver(path *pa, uint64_t t) {
@@ -210,7 +245,10 @@ static void deliver(path *pa, uint64_t t) {
 static uint64_t next_event(const path *pa) {
   uint64_t e = UINT64_MAX;
   if (pa->delay.head) e = pa->delay.head->release_ns;
-  if (limited(pa) && pa->queue.head && pa->next_opp_ns < e) e = pa->next_opp_ns;
+  if (pa->queue.head) {
+    uint64_t dep = pa->trace_n ? pa->next_opp_ns : pa->rate_mbps > 0 ? rate_departure(pa) : e;
+    if (dep < e) e = dep;
+  }
   return e;
 }
 
@@ -247,6 +285,10 @@ int main(int argc, char **argv) {
     }
   }
   if (!dev_a || !dev_b) usage();
+  if (down.rate_mbps < 0 || up.rate_mbps < 0 || delay_ms < 0 || down.loss < 0 || down.loss > 1) {
+    fprintf(stderr, "linkem: rates and delay must be >= 0 and loss in [0, 1]\n");
+    return 2;
+  }
   if (limited(&down) && !down.q_limit_pkts && !down.q_limit_bytes) down.q_limit_pkts = 1000;
   if (limited(&up) && !up.q_limit_pkts && !up.q_limit_bytes) up.q_limit_pkts = 1000;
   down.delay_ns = up.delay_ns = (uint64_t)(delay_ms * 1e6);
@@ -254,6 +296,10 @@ int main(int argc, char **argv) {
   down.out_fd = up.in_fd = tun_open(dev_b);
   if (log_path && !(logf = fopen(log_path, "wb"))) { perror("linkem: log"); return 1; }
   prctl(PR_SET_TIMERSLACK, 1UL);  /* wake within microseconds, not the default 50 us */
+  prctl(PR_SET_PDEATHSIG, SIGTERM); /* the harness died: stop, so the TUN devices vanish */
+  /* a real-time priority keeps departures on time on a busy machine; without it still works */
+  struct sched_param sp = {.sched_priority = 10};
+  if (!getenv("LINKEM_NO_RT")) sched_setscheduler(0, SCHED_FIFO, &sp);
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   printf("ready\n");
@@ -268,7 +314,7 @@ int main(int argc, char **argv) {
     uint64_t t = now_ns();
     for (int i = 0; i < 2; i++) {
       /* keep opportunities in step with the clock even when idle (they are wasted then) */
-      if (limited(paths[i]) && !paths[i]->queue.head)
+      if (paths[i]->trace_n && !paths[i]->queue.head)
         while (paths[i]->next_opp_ns + 1000000000ULL < t) next_opportunity(paths[i]);
       serve(paths[i], t);
       deliver(paths[i], t);
@@ -290,7 +336,7 @@ int main(int argc, char **argv) {
         ssize_t len = read(fds[i].fd, p->data, MTU_BUF);
         if (len <= 0) { pkt_free(p); break; }
         p->len = (uint16_t)len;
-        if (limited(paths[i]) && !paths[i]->queue.head && paths[i]->next_opp_ns < t) {
+        if (paths[i]->trace_n && !paths[i]->queue.head && paths[i]->next_opp_ns < t) {
           /* an idle link's missed opportunities are gone; the next one is in the future */
           while (paths[i]->next_opp_ns < t) next_opportunity(paths[i]);
         }
