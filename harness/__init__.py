@@ -4,8 +4,13 @@
     from harness import LinkSpec, FlowSpec, Experiment, run_experiment
     exp = Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec("cubic", 0, 5)])
     result = run_experiment(exp)          # dict: throughput, utilization, delays, loss, ...
-"""
-from .spec import Experiment, FlowSpec, LinkSpec
-from .runner import HarnessError, run_experiment
 
-__all__ = ["Experiment", "FlowSpec", "LinkSpec", "run_experiment", "HarnessError"]
+`harness` lives at the repository root, next to py/. It is importable when the root is on
+sys.path (pytest does that; `pip install -e .` installs it next to policyforge).
+"""
+from .spec import Experiment, FlowSpec, HarnessError, LinkSpec
+from .runner import Dumbbell, available_schemes, cleanup_stale, run_experiment
+from .score import SCORES, score
+
+__all__ = ["Experiment", "FlowSpec", "LinkSpec", "run_experiment", "HarnessError", "Dumbbell",
+           "available_schemes", "cleanup_stale", "score", "SCORES"]

@@ -42,4 +42,5 @@ def iperf3_flow(report: dict) -> dict:
         st = iv["streams"][0]
         series.append({"t": st["end"], "mbps": st["bits_per_second"] / 1e6,
                        "cwnd_bytes": st.get("snd_cwnd"), "rtt_ms": st.get("rtt", 0) / 1000})
-    return {"throughput_mbps": recv / 1e6, "retransmits": sent.get("retransmits", 0), "series": series}
+    return {"throughput_mbps": recv / 1e6, "bytes": end.get("sum_received", {}).get("bytes", 0),
+            "retransmits": sent.get("retransmits", 0), "series": series}

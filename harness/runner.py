@@ -5,8 +5,10 @@
 
 linkem creates both TUN devices; they are then moved into the namespaces (pyroute2), its
 file descriptors keep working. iperf3 servers run in the receiver namespace, clients with
-`-C scheme` in the sender namespace. Everything is named after this process and torn
-down afterwards, also on errors.
+`-C scheme` in the sender namespace (so "N senders" are N iperf3 clients sharing the
+sender's stack, each with its own socket and congestion control). Everything is named
+after this process (pfs<pid>x<n>, ...) and torn down afterwards, also on errors and
+Ctrl-C; what a killed process left behind is removed by cleanup_stale().
 """
 from __future__ import annotations
 
@@ -21,13 +23,29 @@ import time
 from pathlib import Path
 
 from .metrics import iperf3_flow, jain, packet_delays
-from .spec import Experiment
+from .score import score as score_of
+from .spec import Experiment, HarnessError
 
 _seq = itertools.count()
+NS_PREFIXES = ("pfs", "pfr")        # sender / receiver namespaces: <prefix><pid>x<n>
 
 
-class HarnessError(Exception):
-    """A testbed problem the user can fix (missing tool, unknown scheme, bad trace)."""
+def cleanup_stale() -> list[str]:
+    """Remove the namespaces of harness processes that no longer exist (killed with -9).
+    Their TUN devices went away with their linkem already."""
+    from pyroute2 import netns
+    removed = []
+    for name in netns.listnetns():
+        if not name.startswith(NS_PREFIXES) or "x" not in name:
+            continue
+        pid = name[3:].split("x")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                netns.remove(name)
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
 
 
 def available_schemes() -> list[str]:
@@ -60,7 +78,90 @@ def _ns_setup(ns_name: str, dev: str, addr: str) -> None:
         ns.link("set", index=i, state="up", txqlen=1000)
 
 
-def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False) -> dict:
+class Dumbbell:
+    """The namespaces and linkem of one experiment, torn down on exit (also on errors).
+
+        with Dumbbell(link, work_dir) as db:
+            db.snd(["ping", "-c", "3", "10.77.0.2"])
+    """
+    SND_ADDR, RCV_ADDR = "10.77.0.1", "10.77.0.2"
+
+    def __init__(self, link, work: Path):
+        self.link, self.work = link, Path(work)
+        tag = f"{os.getpid()}x{next(_seq)}"          # device names stay within 15 characters
+        self.snd_ns, self.rcv_ns, self.dev_a, self.dev_b = f"pfs{tag}", f"pfr{tag}", f"pfa{tag}", f"pfb{tag}"
+        self.log = self.work / "linkem.bin"
+        self.emu: subprocess.Popen | None = None
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "Dumbbell":
+        from pyroute2 import netns
+        link = self.link
+        link.validate()
+        cleanup_stale()
+        self.work.mkdir(parents=True, exist_ok=True)
+        queue = link.queue_pkts or (None if link.queue_bytes else link.bdp_pkts())
+        cmd = [_linkem(), "--dev-a", self.dev_a, "--dev-b", self.dev_b, "--delay-ms", str(link.delay_ms),
+               "--log", str(self.log)]
+        if link.trace:
+            cmd += ["--trace", str(link.trace)]
+        elif link.rate_mbps:
+            cmd += ["--rate-mbps", str(link.rate_mbps)]
+        if queue:
+            cmd += ["--queue-pkts", str(queue)]
+        elif link.queue_bytes:
+            cmd += ["--queue-bytes", str(link.queue_bytes)]
+        if link.loss:
+            cmd += ["--loss", str(link.loss)]
+        try:
+            netns.create(self.snd_ns)
+            netns.create(self.rcv_ns)
+            self.emu = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if self.emu.stdout.readline().strip() != "ready":
+                raise HarnessError(f"linkem did not start: {self.emu.stderr.read().strip()}")
+            _ns_setup(self.snd_ns, self.dev_a, self.SND_ADDR)
+            _ns_setup(self.rcv_ns, self.dev_b, self.RCV_ADDR)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _exec(self, ns: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, **kw)
+
+    def snd(self, argv: list[str], **kw) -> subprocess.CompletedProcess:
+        return self._exec(self.snd_ns, argv, **kw)
+
+    def spawn_rcv(self, argv: list[str]) -> subprocess.Popen:
+        p = subprocess.Popen(["ip", "netns", "exec", self.rcv_ns, *argv], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def __exit__(self, *exc) -> None:
+        from pyroute2 import netns
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if self.emu is not None:
+            self.emu.terminate()
+            try:
+                self.emu.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.emu.kill()
+            self.emu = None
+        for ns in (self.snd_ns, self.rcv_ns):
+            try:
+                netns.remove(ns)
+            except OSError:
+                pass
+
+
+def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
+                   score: str = "throughput_over_p95_delay") -> dict:
+    """Run the flows of exp over its link; return the metrics (see harness/README.md)."""
+    exp.validate()
     for tool in ("iperf3", "ip"):
         if not shutil.which(tool):
             raise HarnessError(f"{tool} is not installed (make deps)")
@@ -68,46 +169,19 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     for f in exp.flows:
         if f.scheme not in schemes:
             raise HarnessError(f"congestion control '{f.scheme}' is not available here ({', '.join(schemes)})")
-    from pyroute2 import netns
-
     link = exp.link
-    if link.trace and not Path(link.trace).is_file():
-        raise HarnessError(f"link trace {link.trace} does not exist")
-    tag = f"{os.getpid() % 100000}x{next(_seq)}"
-    snd, rcv, dev_a, dev_b = f"pfs{tag}", f"pfr{tag}", f"pfa{tag}", f"pfb{tag}"
     work = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="pf-harness-"))
-    work.mkdir(parents=True, exist_ok=True)
-    log = work / "linkem.bin"
-    queue = link.queue_pkts or (None if link.queue_bytes else link.bdp_pkts())
-    cmd = [_linkem(), "--dev-a", dev_a, "--dev-b", dev_b, "--delay-ms", str(link.delay_ms), "--log", str(log)]
-    cmd += ["--trace", str(link.trace)] if link.trace else ["--rate-mbps", str(link.rate_mbps)]
-    cmd += ["--queue-pkts", str(queue)] if queue else ["--queue-bytes", str(link.queue_bytes)]
-    if link.loss:
-        cmd += ["--loss", str(link.loss)]
-    procs: list[subprocess.Popen] = []
-    emu = None
-    try:
-        netns.create(snd)
-        netns.create(rcv)
-        emu = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if emu.stdout.readline().strip() != "ready":
-            raise HarnessError(f"linkem did not start: {emu.stderr.read().strip()}")
-        _ns_setup(snd, dev_a, "10.77.0.1")
-        _ns_setup(rcv, dev_b, "10.77.0.2")
-        reports: list[dict | None] = [None] * len(exp.flows)
-        servers = []
+    reports: list[dict | None] = [None] * len(exp.flows)
+    with Dumbbell(link, work) as db:
         for i in range(len(exp.flows)):
-            servers.append(subprocess.Popen(["ip", "netns", "exec", rcv, "iperf3", "-s", "-1", "-p", str(5201 + i)],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs += servers
+            db.spawn_rcv(["iperf3", "-s", "-1", "-p", str(5201 + i)])
         time.sleep(0.3)
 
         def client(i: int) -> None:
             f = exp.flows[i]
             time.sleep(f.start_s)
-            r = subprocess.run(["ip", "netns", "exec", snd, "iperf3", "-c", "10.77.0.2", "-p", str(5201 + i),
-                                "-t", str(f.duration_s), "-C", f.scheme, "-J", "-i", "0.2", "--connect-timeout", "3000"],
-                               capture_output=True, text=True, timeout=f.start_s + f.duration_s + 30)
+            r = db.snd(["iperf3", "-c", db.RCV_ADDR, "-p", str(5201 + i), "-t", str(f.duration_s), "-C", f.scheme,
+                        "-J", "-i", "0.2", "--connect-timeout", "3000"], timeout=f.start_s + f.duration_s + 30)
             try:
                 reports[i] = json.loads(r.stdout)
             except ValueError:
@@ -118,29 +192,16 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
             t.start()
         for t in threads:
             t.join()
-        errors = [r.get("error") for r in reports if r is None or "error" in r]
-        if errors:
-            raise HarnessError(f"iperf3 failed: {errors[0]}")
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if emu is not None:
-            emu.terminate()
-            try:
-                emu.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                emu.kill()
-        for ns in (snd, rcv):
-            try:
-                netns.remove(ns)
-            except OSError:
-                pass
+    errors = [r.get("error") for r in reports if r is None or "error" in r]
+    if errors:
+        raise HarnessError(f"iperf3 failed: {errors[0]}")
+    log = db.log
     flows = [iperf3_flow(r) for r in reports]
     delays = packet_delays(log)
     cap = link.capacity_mbps()
-    tput = sum(f["throughput_mbps"] for f in flows)
+    # aggregate: all bytes over the span from the first start to the last end
+    span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
+    tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6
     result = {
         "experiment": json.loads(exp.to_json()), "capacity_mbps": cap, "throughput_mbps": tput,
         "utilization": tput / cap if cap else 0.0, "mean_delay_ms": delays["mean_delay_ms"],
@@ -150,8 +211,8 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
         "jain": jain([f["throughput_mbps"] for f in flows]), "flows": flows,
         "delay_timeline": delays.get("timeline"),
     }
-    # PolicySmith's score: throughput over p95 per-packet delay (Mbit/s per ms)
-    result["score"] = tput / delays["p95_delay_ms"] if delays["p95_delay_ms"] else 0.0
+    result["score_name"] = score
+    result["score"] = score_of(result, score)
     if not keep_log:
         log.unlink(missing_ok=True)
     return result

@@ -6,6 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .traces import TraceError, trace_rate_mbps
+
+
+class HarnessError(Exception):
+    """A testbed problem the user can fix (missing tool, unknown scheme, bad trace or spec)."""
+
 
 @dataclasses.dataclass
 class LinkSpec:
@@ -18,11 +24,31 @@ class LinkSpec:
 
     def capacity_mbps(self) -> float:
         if self.trace:
-            ts = [int(x) for x in Path(self.trace).read_text().split()]
-            return len(ts) * 1500 * 8 / (ts[-1] / 1000) / 1e6
-        return float(self.rate_mbps)
+            try:
+                return trace_rate_mbps(self.trace)
+            except TraceError as e:
+                raise HarnessError(str(e)) from None
+        return float(self.rate_mbps or 0.0)     # 0: no bottleneck, only delay
+
+    def validate(self) -> None:
+        """Raise HarnessError with one line for a description linkem cannot run."""
+        if self.rate_mbps is not None and self.rate_mbps <= 0:
+            raise HarnessError(f"link rate must be > 0 Mbit/s (or None for no bottleneck), got {self.rate_mbps}")
+        if self.delay_ms < 0:
+            raise HarnessError(f"link delay must be >= 0 ms, got {self.delay_ms}")
+        if not 0 <= self.loss < 1:
+            raise HarnessError(f"link loss must be in [0, 1), got {self.loss}")
+        for name in ("queue_pkts", "queue_bytes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise HarnessError(f"link {name} must be >= 1, got {value}")
+        if self.queue_pkts and self.queue_bytes:
+            raise HarnessError("give the queue in packets or in bytes, not both")
+        self.capacity_mbps()                # reads and checks the trace
 
     def bdp_pkts(self) -> int:
+        if not self.capacity_mbps():
+            return 0
         return max(4, int(self.capacity_mbps() * 1e6 / 8 * (2 * self.delay_ms / 1000) / 1500))
 
 
@@ -32,6 +58,12 @@ class FlowSpec:
     start_s: float = 0.0
     duration_s: float = 5.0
 
+    def validate(self) -> None:
+        if not self.scheme or not self.scheme.replace("_", "").isalnum():
+            raise HarnessError(f"flow scheme must be a congestion-control name, got {self.scheme!r}")
+        if self.start_s < 0 or self.duration_s < 1:
+            raise HarnessError(f"flow {self.scheme}: start must be >= 0 s and duration >= 1 s (iperf3)")
+
 
 @dataclasses.dataclass
 class Experiment:
@@ -39,10 +71,27 @@ class Experiment:
     flows: list[FlowSpec]
     name: str = "experiment"
 
+    def validate(self) -> None:
+        if not self.flows:
+            raise HarnessError("an experiment needs at least one flow")
+        self.link.validate()
+        for flow in self.flows:
+            flow.validate()
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> "Experiment":
-        d = json.loads(text)
-        return cls(LinkSpec(**d["link"]), [FlowSpec(**f) for f in d["flows"]], d.get("name", "experiment"))
+        try:
+            d = json.loads(text)
+            return cls(LinkSpec(**d["link"]), [FlowSpec(**f) for f in d["flows"]], d.get("name", "experiment"))
+        except (ValueError, KeyError, TypeError) as e:
+            raise HarnessError(f"not an experiment description: {e}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Experiment":
+        return cls.from_json(Path(path).read_text())

@@ -39,6 +39,7 @@ def test_repair_prompt_carries_the_compiler_stderr(server, tmp_path):
     # The exact checker output is in the last user message of the repair request.
     assert repair[-1]["role"] == "user" and stderr.strip() in repair[-1]["content"]
     assert "x * y + 3" in repair[-2]["content"]   # the failed source, as the assistant's turn
+    assert stderr.strip() in failed[1]["prompt"] and failed[1]["response"]   # the store keeps the repair prompt
     first, second = ctl.store.round_candidates(1)
     assert first["status"] == "evaluated" and first["score"] == 0.0      # repaired candidate scored
     assert second["status"] == "evaluated" and second["score"] < 0

@@ -130,10 +130,12 @@ class Store:
         return ids
 
     def record_attempt(self, cand: int, attempt: int, **fields: Any) -> None:
+        """Insert an attempt or update the given fields of it (others keep their values)."""
         fields = {k: v for k, v in fields.items() if v is not None}
         cols = ["candidate", "attempt", *fields]
-        self._write(f"INSERT OR REPLACE INTO attempts ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-                    [cand, attempt, *fields.values()])
+        update = ", ".join(f"{k}=excluded.{k}" for k in fields) or "attempt=attempt"
+        self._write(f"INSERT INTO attempts ({','.join(cols)}) VALUES ({','.join('?' * len(cols))}) "
+                    f"ON CONFLICT(candidate, attempt) DO UPDATE SET {update}", [cand, attempt, *fields.values()])
 
     def attempts(self, cand: int) -> list[sqlite3.Row]:
         return self._conn().execute(

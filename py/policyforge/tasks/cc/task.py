@@ -196,6 +196,7 @@ class CCTask(Task):
         kdir = self.opts["kdir"] or next(iter(sorted(Path("/usr/src").glob("linux-headers-*-amd64"))), None)
         if not kdir:
             raise TaskError("no kernel headers for the module build (install linux-headers-amd64 or -o kdir=...)")
+        workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "policy.c").write_text(self._inline(source))
         out = workdir / "kmod"
         r = _run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'policy.c'}",

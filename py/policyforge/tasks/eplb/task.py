@@ -51,7 +51,7 @@ class EplbTask(Task):
         Option("groups", 8, "expert groups", _shape),
         Option("nodes", 4, "nodes", _shape),
         Option("gpus", 32, "GPUs", _shape),
-        Option("runtime_weight", 0.001, "score penalty per millisecond of rebalance time", float),
+        Option("runtime_weight", 1e-5, "score penalty per millisecond of rebalance time (balancedness comes first)", float),
         Option("seed", 0, "synthetic workload seed", int),
         Option("timeout_s", 120.0, "wall-clock limit of one evaluation", float),
     ]

@@ -1,0 +1,79 @@
+"""Mahimahi link traces: one integer per line, the millisecond at which one 1500-byte packet
+may leave; the file loops. Here: read and check them, their mean rate, and a constant-rate
+generator. The committed variable-rate trace comes from traces/make_traces.py."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+PACKET_BITS = 1500 * 8
+TRACE_DIR = Path(__file__).parent / "traces"
+
+
+class TraceError(ValueError):
+    """A trace file that is missing or not in Mahimahi format."""
+
+
+def read_trace(path: str | Path) -> list[int]:
+    """The delivery opportunities (ms) of a trace, checked: integers, ascending, last > 0."""
+    p = Path(path)
+    if not p.is_file():
+        raise TraceError(f"link trace {p} does not exist")
+    opportunities = []
+    for n, line in enumerate(p.read_text().split("\n"), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if not line.isdigit():
+            raise TraceError(f"{p}:{n}: expected a millisecond timestamp, got {line[:30]!r}")
+        ms = int(line)
+        if opportunities and ms < opportunities[-1]:
+            raise TraceError(f"{p}:{n}: timestamps must not decrease ({ms} after {opportunities[-1]})")
+        opportunities.append(ms)
+    if not opportunities or opportunities[-1] == 0:
+        raise TraceError(f"{p}: a trace needs at least one opportunity after 0 ms")
+    return opportunities
+
+
+def trace_rate_mbps(path: str | Path) -> float:
+    """Mean rate of a looping trace: its opportunities over its period (the last timestamp)."""
+    opportunities = read_trace(path)
+    return len(opportunities) * PACKET_BITS / (opportunities[-1] / 1000) / 1e6
+
+
+def _write(path: Path, per_ms: list[int]) -> Path:
+    lines = [str(ms + 1) for ms, count in enumerate(per_ms) for _ in range(count)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _spread(rates_mbps: list[float]) -> list[int]:
+    """Packets per millisecond for a per-ms rate, carrying the fraction so the mean is exact."""
+    per_ms, carry = [], 0.0
+    for rate in rates_mbps:
+        carry += rate * 1e6 / 1000 / PACKET_BITS
+        whole = math.floor(carry)
+        per_ms.append(whole)
+        carry -= whole
+    return per_ms
+
+
+def constant_rate_trace(path: str | Path, rate_mbps: float, seconds: float = 1.0) -> Path:
+    """A trace that loops a constant rate (what Mahimahi's generated traces are)."""
+    if rate_mbps <= 0:
+        raise TraceError("a trace rate must be > 0")
+    per_ms = _spread([rate_mbps] * int(seconds * 1000))
+    if sum(per_ms) == 0:
+        raise TraceError(f"{rate_mbps} Mbit/s gives no packet in {seconds} s")
+    # the period must end on an opportunity: move the last packet to the last millisecond
+    while per_ms[-1] == 0:
+        last = max(i for i, c in enumerate(per_ms) if c)
+        per_ms[last] -= 1
+        per_ms[-1] += 1
+    return _write(Path(path), per_ms)
+
+
+def bench_trace() -> Path:
+    """The committed variable-rate (LTE-like) trace, written by traces/make_traces.py."""
+    return TRACE_DIR / "lte.trace"

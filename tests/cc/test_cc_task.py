@@ -1,0 +1,89 @@
+"""The congestion-control task on the real kernel: clang, the BPF verifier, iperf3 over linkem."""
+import json
+import subprocess
+
+import pytest
+
+from policyforge.search.controller import Controller, RunConfig
+from policyforge.tasks.cc import TASK_CLASS
+from pfhelpers import ROOT
+
+FLOAT_DIV = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+             "    double gain = 0.5;\n    return s->cwnd * gain + s->acked / s->losses;\n}\n")
+OOB = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+       "    const s64 *p = &pf_window(h, 0)->delivered;\n    return *(p + s->cwnd);\n}\n")
+GOOD = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+        "    if (s->new_loss)\n        return pf_max(2, pf_div(s->cwnd * 3, 4));\n"
+        "    return s->cwnd + (s->cwnd < s->ssthresh ? s->acked : s->ai_inc);\n}\n")
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    t = TASK_CLASS(duration_s=2.0)
+    t.prepare(tmp_path_factory.mktemp("cc"))
+    return t
+
+
+def _registered():
+    return open("/proc/sys/net/ipv4/tcp_available_congestion_control").read().split()
+
+
+def test_reno_seed_passes_the_verifier_and_carries_traffic(task, tmp_path):
+    reno = next(s for s in task.seeds() if s.name == "reno")
+    check = task.check(task.render(reno.genome), tmp_path)
+    assert check.ok, check.feedback
+    assert task.cc_name(tmp_path) not in _registered()          # check unregisters
+    ev = task.evaluate(check, tmp_path)
+    assert ev.ok and ev.metrics["utilization"] > 0.7 and ev.score > 0
+    assert task.cc_name(tmp_path) not in _registered()          # evaluate unregisters
+
+
+def test_static_rules_and_verifier_feedback(task, tmp_path):
+    out = task.check(FLOAT_DIV, tmp_path / "f")
+    assert out.stage == "static"
+    assert "policy.c:3: floating point is not allowed" in out.feedback
+    assert "policy.c:4: division must use pf_div" in out.feedback
+    out = task.check(OOB, tmp_path / "v")
+    assert out.stage == "verifier" and "unbounded memory access" in out.feedback
+    assert len(out.feedback.splitlines()) <= 42                  # trimmed to the part that matters
+    loop = GOOD.replace("    if (s->new_loss)", "    while (s->cwnd > 1) {}\n    if (s->new_loss)")
+    assert "unbounded loop" in task.check(loop, tmp_path / "l").feedback or \
+        "'while' is not allowed" in task.check(loop, tmp_path / "l2").feedback
+
+
+def test_kernel_module_builds_and_its_errors_reach_the_generator(task, tmp_path):
+    ko, log = task.build_module(GOOD, tmp_path / "ok", "pf_kmodtest")
+    assert ko is not None and ko.suffix == ".ko", log
+    ko, log = task.build_module(GOOD.replace("s->ai_inc", "s->ai_inkr"), tmp_path / "bad", "pf_kmodbad")
+    assert ko is None and "ai_inkr" in log
+
+
+def test_feedback_loop_repairs_static_and_verifier_failures(tmp_path):
+    replay = tmp_path / "responses.jsonl"
+    with open(replay, "w") as f:
+        for body in (FLOAT_DIV, OOB, GOOD):
+            f.write(json.dumps({"content": f"```c\n{body}```", "model": "recorded"}) + "\n")
+    cfg = RunConfig(task="cc", task_options={"duration_s": "2"},
+                    generator="replay", replay_file=str(replay), rounds=1, candidates_per_round=1, workers=1,
+                    repairs=3)
+    ctl = Controller(tmp_path / "run", cfg, quiet=True)
+    ctl.task.baselines = lambda workdir: []        # kernel baselines are measured in bench/cc
+    ctl.run()
+    cand = ctl.store.round_candidates(1)[0]
+    att = ctl.store.attempts(cand["id"])
+    assert [a["stage"] for a in att] == ["static", "verifier", "ok"]
+    assert att[0]["feedback"].strip() in att[1]["prompt"]          # static stderr reached the 2nd prompt
+    assert "unbounded memory access" in att[2]["prompt"]           # the verifier log reached the 3rd
+    assert cand["status"] == "evaluated" and cand["score"] > 0
+
+
+def test_export_gives_a_registrable_object_and_module_source(task, tmp_path):
+    check = task.check(GOOD, tmp_path / "c")
+    info = task.export(GOOD, check, tmp_path / "winner")
+    obj = next(f for f in info["files"] if f.endswith(".bpf.o"))
+    r = subprocess.run(["bpftool", "struct_ops", "register", obj], capture_output=True, text=True)
+    try:
+        assert "Registered" in r.stdout + r.stderr and "pf_winner" in _registered()
+    finally:
+        subprocess.run(["bpftool", "struct_ops", "unregister", "name", "pf_winner_ops"], capture_output=True)
+    assert (tmp_path / "winner" / "kmod" / "Kbuild").exists() and "insmod" in info["usage"]
