@@ -1,0 +1,95 @@
+"""The harness: experiments as data, one-line errors, metrics of real iperf3 flows through
+linkem, and namespaces that never outlive an experiment."""
+import os
+import subprocess
+
+import pytest
+
+from harness import (Dumbbell, Experiment, FlowSpec, HarnessError, LinkSpec, cleanup_stale, run_experiment,
+                     score)
+from harness.traces import constant_rate_trace, read_trace, trace_rate_mbps
+from pfhelpers import ROOT
+
+LTE = ROOT / "harness" / "traces" / "lte.trace"
+
+
+def _our_namespaces():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if f"{os.getpid()}x" in line]
+
+
+def test_experiment_round_trips_through_json(tmp_path):
+    exp = Experiment(LinkSpec(trace=str(LTE), delay_ms=15, queue_bytes=90000, loss=0.01),
+                     [FlowSpec("cubic", 0, 5), FlowSpec("bbr", 1.5, 3)], name="two")
+    exp.save(tmp_path / "exp.json")
+    assert Experiment.load(tmp_path / "exp.json") == exp
+
+
+@pytest.mark.parametrize("link, message", [
+    (LinkSpec(rate_mbps=-1), "rate must be > 0"),
+    (LinkSpec(delay_ms=-2), "delay must be >= 0"),
+    (LinkSpec(loss=1.5), "loss must be in"),
+    (LinkSpec(queue_pkts=10, queue_bytes=10000), "not both"),
+    (LinkSpec(rate_mbps=None, trace="/nonexistent.trace"), "does not exist"),
+])
+def test_bad_links_are_one_clear_error(link, message):
+    with pytest.raises(HarnessError, match=message):
+        run_experiment(Experiment(link, [FlowSpec("cubic", 0, 1)]))
+
+
+def test_bad_traces_and_descriptions(tmp_path):
+    bad = tmp_path / "bad.trace"
+    bad.write_text("1\n5\n3\n")
+    with pytest.raises(HarnessError, match="must not decrease"):
+        LinkSpec(rate_mbps=None, trace=str(bad)).validate()
+    with pytest.raises(HarnessError, match="not an experiment"):
+        Experiment.from_json('{"link": {"speed": 3}}')
+    with pytest.raises(HarnessError, match="duration"):
+        Experiment(LinkSpec(), [FlowSpec("cubic", 0, 0.1)]).validate()
+
+
+def test_trace_rates():
+    assert abs(trace_rate_mbps(constant_rate_trace("/tmp/pf-c7-%d.trace" % os.getpid(), 7.3)) - 7.3) < 0.01
+    lte = read_trace(LTE)
+    assert lte == sorted(lte) and 4 < trace_rate_mbps(LTE) < 40
+    assert LinkSpec(rate_mbps=None, trace=str(LTE)).bdp_pkts() > 4
+
+
+def test_scores():
+    m = {"throughput_mbps": 20.0, "p95_delay_ms": 40.0, "mean_delay_ms": 25.0, "utilization": 0.8,
+         "p95_queueing_ms": 30.0}
+    assert score(m) == 0.5 and score(m, "power") == 0.8 and score(m, "utilization_minus_queueing") == 0.5
+    with pytest.raises(HarnessError, match="unknown score"):
+        score(m, "nope")
+
+
+def test_two_flows_share_the_link_and_leave_nothing_behind(tmp_path):
+    r = run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec("reno", 0, 4),
+                                                                        FlowSpec("reno", 0, 4)]), tmp_path)
+    a, b = (f["throughput_mbps"] for f in r["flows"])
+    assert 0.8 < (a + b) / 24 <= 1.02 and 0.85 < r["utilization"] <= 1.02
+    assert r["jain"] > 0.8                                  # two renos split the link roughly fairly
+    assert r["score"] == pytest.approx(r["throughput_mbps"] / r["p95_delay_ms"])
+    assert all(f["series"] and f["series"][-1]["rtt_ms"] >= 20 for f in r["flows"])
+    assert not (tmp_path / "linkem.bin").exists()           # the log is dropped unless keep_log
+    assert _our_namespaces() == []
+
+
+def test_trace_link_runs_at_the_trace_rate(tmp_path):
+    r = run_experiment(Experiment(LinkSpec(rate_mbps=None, trace=str(LTE), delay_ms=10), [FlowSpec("cubic", 0, 4)]),
+                       tmp_path, keep_log=True)
+    assert r["capacity_mbps"] == pytest.approx(trace_rate_mbps(LTE))
+    # the first 4 s of the trace is what the flow saw; its long-run mean is only a scale
+    assert 0.2 < r["utilization"] < 1.6 and r["p95_delay_ms"] >= 10
+    assert (tmp_path / "linkem.bin").stat().st_size > 0
+
+
+def test_namespaces_go_on_errors_and_after_a_killed_run(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Dumbbell(LinkSpec(rate_mbps=10, delay_ms=1), tmp_path) as db:
+            assert len(_our_namespaces()) == 2 and db.snd(["true"]).returncode == 0
+            raise RuntimeError("boom")
+    assert _our_namespaces() == []
+    # a namespace left by a process that died with SIGKILL (pid 4194303 is above any live pid here)
+    subprocess.run(["ip", "netns", "add", "pfs4194303x0"], check=True)
+    assert "pfs4194303x0" in cleanup_stale()

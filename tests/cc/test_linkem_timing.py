@@ -1,0 +1,72 @@
+"""linkem's own accuracy, from its packet log: departures on time at 50 Mbit/s, the fixed
+rate exact under backlog, the droptail limit and random loss as configured."""
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from harness import Dumbbell, LinkSpec
+from harness.metrics import LOG_RECORD
+from policyforge import native
+
+DELAY_MS = 5.0
+
+
+def _blast_udp(db, mbps, seconds=2, size=1472):
+    """Offer UDP at mbps from sender to receiver (1500-byte IP packets by default)."""
+    db.spawn_rcv(["iperf3", "-s", "-1", "-p", "5301"])
+    time.sleep(0.3)
+    r = db.snd(["iperf3", "-c", db.RCV_ADDR, "-p", "5301", "-u", "-b", f"{mbps}M", "-l", str(size),
+                "-t", str(seconds)], timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def _data_packets(log):
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    return rec[rec["dir"] == 0]
+
+
+def test_departures_on_time_and_rate_exact_at_50mbps(tmp_path):
+    with Dumbbell(LinkSpec(rate_mbps=50, delay_ms=DELAY_MS, queue_pkts=100), tmp_path) as db:
+        _blast_udp(db, 60)
+    data = _data_packets(tmp_path / "linkem.bin")
+    sent = data[data["dropped"] == 0]
+    assert sent.size > 5000
+    # timing error: actual delivery minus the scheduled one (departure + propagation delay)
+    late_ms = (sent["dlv"].astype(np.int64) - sent["deq"].astype(np.int64) - int(DELAY_MS * 1e6)) / 1e6
+    assert late_ms.min() > -0.01
+    assert np.percentile(late_ms, 99) < 0.5, np.percentile(late_ms, [50, 99, 100])
+    # under backlog the wire is never idle: bytes over the departure span is the rate
+    full = sent[sent["size"] == 1500]
+    rate = full["size"].astype(np.int64).sum() * 8 / ((full["deq"].max() - full["deq"].min()) / 1e9) / 1e6
+    assert abs(rate - 50) / 50 < 0.02, rate
+
+
+def test_droptail_queue_limit_and_random_loss(tmp_path):
+    with Dumbbell(LinkSpec(rate_mbps=12, delay_ms=DELAY_MS, queue_pkts=20), tmp_path / "q") as db:
+        _blast_udp(db, 24, seconds=1)
+    data = _data_packets(tmp_path / "q" / "linkem.bin")
+    sent = data[data["dropped"] == 0]
+    assert (data["dropped"] == 2).sum() > 0.3 * data.size          # half the offered load overflows
+    # a packet waits behind at most 20 others of 1 ms each (12 Mbit/s, 1500 bytes)
+    wait_ms = (sent["deq"] - sent["enq"]) / 1e6
+    assert wait_ms.max() < 21 + 0.5, wait_ms.max()
+
+    with Dumbbell(LinkSpec(rate_mbps=None, delay_ms=DELAY_MS, loss=0.1), tmp_path / "l") as db:
+        _blast_udp(db, 10, seconds=1)
+    data = _data_packets(tmp_path / "l" / "linkem.bin")
+    lost = (data["dropped"] == 1).mean()
+    assert 0.07 < lost < 0.13, lost
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate-mbps", "-3"], "must be >= 0"),
+    (["--trace", "/nonexistent.trace"], "cannot open trace"),
+    ([], "usage"),
+])
+def test_bad_arguments_are_one_line(args, message):
+    base = [] if not args else ["--dev-a", "pfxa", "--dev-b", "pfxb"]
+    r = subprocess.run([str(native.native_path("bin", "linkem")), *base, *args], capture_output=True, text=True,
+                       timeout=5)
+    assert r.returncode != 0 and message in r.stderr
