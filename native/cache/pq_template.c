@@ -7,7 +7,7 @@
  * priority. Ties go to the object whose priority was set earliest, which makes the
  * LFU seed evict exactly like libCacheSim's LFU (FIFO among equal counts).
  *
- * Data structures, all owned here: an indexed binary min-heap of entries, an
+ * Data structures, all owned here: an indexed 4-ary min-heap of entries, an
  * open-addressing hash map obj_id -> entry, and a ghost ring of recently evicted objects
  * (as many as the cache holds) with their own map. Cache-wide percentiles are estimated
  * from a fixed-size sample of the cached objects, refreshed every PF_STATS_PERIOD
@@ -61,10 +61,15 @@ double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
 typedef struct {
   obj_id_t id;
   struct pf_obj f;
-  double prio;
-  uint64_t tie;   /* sequence number of the last priority update */
   uint32_t heap_pos;
 } pf_entry;
+
+/* a heap slot carries its keys, so sifting reads only the contiguous heap array */
+typedef struct {
+  double prio;
+  uint64_t tie;   /* sequence number of the last priority update */
+  uint32_t e;     /* entry index */
+} pf_node;
 
 typedef struct {
   obj_id_t id;
@@ -85,7 +90,7 @@ typedef struct {
   uint32_t n_entries, cap_entries;
   uint32_t *free_list;
   uint32_t n_free;
-  uint32_t *heap;  /* entry indices */
+  pf_node *heap;   /* 4-ary min-heap on (prio, tie) */
   uint32_t heap_n;
   pf_map index;
   pf_ghost *ghosts;
@@ -160,49 +165,49 @@ static void map_del(pf_map *m, obj_id_t k) {
   m->vals[hole] = PF_EMPTY;
 }
 
-/* ---- heap ordered by (prio, tie) ------------------------------------------------------ */
-static inline int less(const pf_state *s, uint32_t a, uint32_t b) {
-  const pf_entry *x = &s->entries[a], *y = &s->entries[b];
+/* ---- 4-ary heap ordered by (prio, tie): half the depth of a binary heap ------------- */
+static inline int less(const pf_node *x, const pf_node *y) {
   return x->prio < y->prio || (x->prio == y->prio && x->tie < y->tie);
 }
 
-static inline void heap_set(pf_state *s, uint32_t pos, uint32_t e) {
-  s->heap[pos] = e;
-  s->entries[e].heap_pos = pos;
+static inline void heap_set(pf_state *s, uint32_t pos, pf_node n) {
+  s->heap[pos] = n;
+  s->entries[n.e].heap_pos = pos;
 }
 
 static void sift_up(pf_state *s, uint32_t pos) {
-  uint32_t e = s->heap[pos];
+  pf_node n = s->heap[pos];
   while (pos > 0) {
-    uint32_t parent = (pos - 1) / 2;
-    if (!less(s, e, s->heap[parent])) break;
+    uint32_t parent = (pos - 1) / 4;
+    if (!less(&n, &s->heap[parent])) break;
     heap_set(s, pos, s->heap[parent]);
     pos = parent;
   }
-  heap_set(s, pos, e);
+  heap_set(s, pos, n);
 }
 
 static void sift_down(pf_state *s, uint32_t pos) {
-  uint32_t e = s->heap[pos];
+  pf_node n = s->heap[pos];
   for (;;) {
-    uint32_t l = 2 * pos + 1, r = l + 1, m = pos;
-    uint32_t best = e;
-    if (l < s->heap_n && less(s, s->heap[l], best)) { m = l; best = s->heap[l]; }
-    if (r < s->heap_n && less(s, s->heap[r], best)) { m = r; best = s->heap[r]; }
-    if (m == pos) break;
-    heap_set(s, pos, s->heap[m]);
-    pos = m;
+    uint32_t first = 4 * pos + 1, best = pos;
+    const pf_node *bn = &n;
+    uint32_t last = first + 4 < s->heap_n ? first + 4 : s->heap_n;
+    for (uint32_t c = first; c < last; c++)
+      if (less(&s->heap[c], bn)) { best = c; bn = &s->heap[c]; }
+    if (best == pos) break;
+    heap_set(s, pos, s->heap[best]);
+    pos = best;
   }
-  heap_set(s, pos, e);
+  heap_set(s, pos, n);
 }
 
 static void heap_remove(pf_state *s, uint32_t e) {
   uint32_t pos = s->entries[e].heap_pos;
-  uint32_t last = s->heap[--s->heap_n];
+  pf_node last = s->heap[--s->heap_n];
   if (pos == s->heap_n) return;
   heap_set(s, pos, last);
   sift_up(s, pos);
-  sift_down(s, s->entries[last].heap_pos);
+  sift_down(s, s->entries[last.e].heap_pos);
 }
 
 /* ---- statistics ----------------------------------------------------------------------- */
@@ -228,7 +233,7 @@ static void refresh_stats(pf_state *s) {
   uint32_t k = n < PF_STATS_SAMPLE ? n : PF_STATS_SAMPLE;
   for (uint32_t i = 0; i < k; i++) {
     s->rng ^= s->rng << 13; s->rng ^= s->rng >> 7; s->rng ^= s->rng << 17;  /* deterministic */
-    const pf_entry *e = &s->entries[s->heap[k == n ? i : s->rng % n]];
+    const pf_entry *e = &s->entries[s->heap[k == n ? i : s->rng % n].e];
     counts[i] = e->f.count;
     ages[i] = (double)s->now - e->f.last_access;
     sizes[i] = e->f.size;
@@ -244,10 +249,10 @@ static inline void tick(pf_state *s) {
   if (s->now % PF_STATS_PERIOD == 0) refresh_stats(s);
 }
 
-static inline void reprioritize(pf_state *s, uint32_t e) {
+static inline pf_node keyed(pf_state *s, uint32_t e) {
   s->ctx.n_objs = s->heap_n;
-  s->entries[e].prio = priority(&s->entries[e].f, &s->ctx);
-  s->entries[e].tie = ++s->seq;
+  pf_node n = {priority(&s->entries[e].f, &s->ctx), ++s->seq, e};
+  return n;
 }
 
 /* ---- libCacheSim pluginCache hooks ---------------------------------------------------- */
@@ -257,7 +262,7 @@ void *cache_init_hook(const common_cache_params_t params) {
   uint32_t guess = params.cache_size < (1 << 20) ? (uint32_t)params.cache_size + 16 : (1 << 20);
   s->cap_entries = guess;
   s->entries = malloc(guess * sizeof(pf_entry));
-  s->heap = malloc(guess * sizeof(uint32_t));
+  s->heap = malloc(guess * sizeof(pf_node));
   s->free_list = malloc(guess * sizeof(uint32_t));
   map_init(&s->index, guess);
   s->ghost_cap = guess;
@@ -277,11 +282,12 @@ void cache_hit_hook(void *data, const request_t *req) {
   x->f.count += 1;
   x->f.last_access = (double)s->now;
   x->f.size = (double)req->obj_size;
-  double old = x->prio;
-  reprioritize(s, e);
+  uint32_t pos = x->heap_pos;
+  double old = s->heap[pos].prio;
+  s->heap[pos] = keyed(s, e);
   /* the tie grew, so an unchanged priority can only move down */
-  if (x->prio < old) sift_up(s, x->heap_pos);
-  else sift_down(s, x->heap_pos);
+  if (s->heap[pos].prio < old) sift_up(s, pos);
+  else sift_down(s, pos);
 }
 
 static uint32_t new_entry(pf_state *s) {
@@ -289,7 +295,7 @@ static uint32_t new_entry(pf_state *s) {
   if (s->n_entries == s->cap_entries) {
     s->cap_entries *= 2;
     s->entries = realloc(s->entries, s->cap_entries * sizeof(pf_entry));
-    s->heap = realloc(s->heap, s->cap_entries * sizeof(uint32_t));
+    s->heap = realloc(s->heap, s->cap_entries * sizeof(pf_node));
     s->free_list = realloc(s->free_list, s->cap_entries * sizeof(uint32_t));
   }
   return s->n_entries++;
@@ -318,8 +324,8 @@ void cache_miss_hook(void *data, const request_t *req) {
     s->ghost_hits_window++;
   }
   map_put(&s->index, req->obj_id, e);
-  reprioritize(s, e);
-  heap_set(s, s->heap_n++, e);
+  pf_node n = keyed(s, e);
+  heap_set(s, s->heap_n++, n);
   sift_up(s, s->heap_n - 1);
 }
 
@@ -363,7 +369,7 @@ static void drop(pf_state *s, uint32_t e) {
 obj_id_t cache_eviction_hook(void *data, const request_t *req) {
   pf_state *s = data;
   if (s->heap_n == 0) return req->obj_id;
-  uint32_t e = s->heap[0];
+  uint32_t e = s->heap[0].e;
   obj_id_t victim = s->entries[e].id;
   remember(s, &s->entries[e]);
   drop(s, e);
