@@ -9,6 +9,18 @@ LOG_RECORD = np.dtype([("dir", "u1"), ("dropped", "u1"), ("size", "<u2"), ("pad"
                        ("enq", "<u8"), ("deq", "<u8"), ("dlv", "<u8")])
 
 
+LOG_ORIGIN = 255   # linkem's first record: enq = the clock at which the traces' time 0 lies
+
+
+def first_data_s(log: Path, direction: int = 0) -> float | None:
+    """When (s after linkem's time 0) the first packet of the direction entered the link."""
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    origin, data = rec[rec["dir"] == LOG_ORIGIN], rec[rec["dir"] == direction]
+    if not origin.size or not data.size:
+        return None
+    return float((int(data["enq"].min()) - int(origin["enq"][0])) / 1e9)
+
+
 def packet_delays(log: Path, direction: int = 0) -> dict:
     """Per-packet one-way delay through the emulated link (queueing + propagation), ms."""
     rec = np.fromfile(log, dtype=LOG_RECORD)

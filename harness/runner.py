@@ -22,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from .metrics import iperf3_flow, jain, packet_delays
+from .metrics import first_data_s, iperf3_flow, jain, packet_delays
+from .traces import trace_capacity_mbps
 from .score import score as score_of
 from .spec import Experiment, HarnessError
 
@@ -158,6 +159,16 @@ class Dumbbell:
                 pass
 
 
+def _capacity_seen(link, log: Path, exp: Experiment) -> float:
+    """The link's capacity: a fixed rate, or a trace's rate over the window the flows used
+    (a 5 s run sees only part of a 30 s trace, whose mean would mislead utilization)."""
+    start = first_data_s(log) if link.trace else None
+    if start is None:
+        return link.capacity_mbps()
+    span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
+    return trace_capacity_mbps(link.trace, start, start + span)
+
+
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
                    score: str = "throughput_over_p95_delay") -> dict:
     """Run the flows of exp over its link; return the metrics (see harness/README.md)."""
@@ -198,7 +209,7 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     log = db.log
     flows = [iperf3_flow(r) for r in reports]
     delays = packet_delays(log)
-    cap = link.capacity_mbps()
+    cap = _capacity_seen(link, log, exp)
     # aggregate: all bytes over the span from the first start to the last end
     span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
     tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6

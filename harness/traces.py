@@ -41,6 +41,19 @@ def trace_rate_mbps(path: str | Path) -> float:
     return len(opportunities) * PACKET_BITS / (opportunities[-1] / 1000) / 1e6
 
 
+def trace_capacity_mbps(path: str | Path, start_s: float, end_s: float) -> float:
+    """The rate a looping trace offers between start_s and end_s of its time (what a run
+    that used this window could have carried at most)."""
+    opportunities = read_trace(path)
+    period, count = opportunities[-1], 0
+    start_ms, end_ms = start_s * 1000, end_s * 1000
+    loop = int(start_ms // period) * period
+    while loop < end_ms:
+        count += sum(1 for ms in opportunities if start_ms <= loop + ms < end_ms)
+        loop += period
+    return count * PACKET_BITS / (end_s - start_s) / 1e6 if end_s > start_s else 0.0
+
+
 def _write(path: Path, per_ms: list[int]) -> Path:
     lines = [str(ms + 1) for ms, count in enumerate(per_ms) for _ in range(count)]
     path.parent.mkdir(parents=True, exist_ok=True)

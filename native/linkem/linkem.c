@@ -12,7 +12,8 @@
  *
  * Direction a->b is the "downlink" (data, e.g. sender to receiver); b->a the uplink (ACKs),
  * which by default has the same delay and no rate limit. Every packet is logged
- * (direction, size, enqueue/departure/delivery ns or dropped) for the delay metrics.
+ * (direction, size, enqueue/departure/delivery ns or dropped) for the delay metrics; the
+ * first record (direction 255) holds the clock's start, where the trace's time 0 lies.
  * It runs until SIGTERM/SIGINT. The devices are created here and then moved into other
  * network namespaces by the harness; the file descriptors keep working.
  */
@@ -43,6 +44,7 @@ typedef struct {
   uint32_t pad;
   uint64_t enq_ns, deq_ns, dlv_ns;
 } log_rec; /* 32 bytes, read by harness/metrics.py */
+#define LOG_ORIGIN 255 /* dir of the first record: enq_ns = time 0 of the traces */
 
 typedef struct pkt {
   struct pkt *next;
@@ -308,6 +310,10 @@ int main(int argc, char **argv) {
   uint64_t t0 = now_ns();
   start(&down, t0);
   start(&up, t0);
+  if (logf) {
+    log_rec origin = {.dir = LOG_ORIGIN, .enq_ns = t0};
+    fwrite(&origin, sizeof origin, 1, logf);
+  }
   struct pollfd fds[2] = {{down.in_fd, POLLIN, 0}, {up.in_fd, POLLIN, 0}};
   path *paths[2] = {&down, &up};
   while (!stop) {
