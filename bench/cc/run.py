@@ -1,0 +1,120 @@
+"""bench/cc: kernel congestion controls and policyforge policies on the same emulated links.
+
+    .venv/bin/python bench/cc/run.py [--duration 5] [--policy NAME=FILE ...]
+
+Links (linkem, this host): a 24 Mbit/s link with 20 ms RTT (10 ms each way) and a
+variable-rate LTE-like Mahimahi trace (harness/traces/lte.trace, 10 ms each way); droptail
+queue of one BDP. Schemes: every kernel CC (cubic, reno, bbr here) and the cc task's seeds
+compiled as BPF struct_ops (plus any --policy files, e.g. a synthesis winner). One flow
+each, run one after another. Writes results.md, results.json and PNG plots here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
+
+from harness import Experiment, FlowSpec, LinkSpec, run_experiment  # noqa: E402
+from policyforge.search.report import machine  # noqa: E402
+from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
+
+LINKS = {"24 Mbit/s, 20 ms RTT": LinkSpec(rate_mbps=24, delay_ms=10),
+         "LTE-like trace, 20 ms RTT": LinkSpec(rate_mbps=None, trace=str(ROOT / "harness/traces/lte.trace"), delay_ms=10)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--policy", action="append", default=[], metavar="NAME=FILE")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pf-bench-cc-"))
+    task = TASK_CLASS()
+    task.prepare(work / "shared")
+    policies = {f"seed:{s.name}": task.render(s.genome) for s in task.seeds()}
+    for item in a.policy:
+        name, _, path = item.partition("=")
+        policies[name] = Path(path).read_text()
+    compiled = {}
+    for name, src in policies.items():
+        c = task.check(src, work / name.replace(":", "_"))
+        if not c.ok:
+            raise SystemExit(f"{name} fails the {c.stage} check:\n{c.feedback}")
+        compiled[name] = c
+    kernel = [s for s in Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+              if not s.startswith("pf_")]
+    rows = []
+    for link_name, link in LINKS.items():
+        for scheme in kernel + list(compiled):
+            cc = scheme
+            if scheme in compiled:
+                obj = compiled[scheme].artifact
+                cc = obj.name.split(".")[0]
+                ok, log = task.register(obj)
+                assert ok, log
+            try:
+                r = run_experiment(Experiment(link, [FlowSpec(cc, 0, a.duration)]))
+            finally:
+                if scheme in compiled:
+                    task.unregister(cc)
+            rows.append({"link": link_name, "scheme": scheme, **{k: r[k] for k in (
+                "throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "loss", "retransmits", "score")},
+                "cwnd": [(s["t"], s["cwnd_bytes"]) for s in r["flows"][0]["series"]]})
+            print(f"{link_name:<28} {scheme:<14} {r['throughput_mbps']:6.2f} Mbit/s  util {r['utilization']:.3f}  "
+                  f"p95 {r['p95_delay_ms']:.1f} ms  score {r['score']:.3f}", flush=True)
+    here = Path(__file__).parent
+    cmd = "python bench/cc/run.py " + " ".join(sys.argv[1:])
+    (here / "results.json").write_text(json.dumps({"machine": machine(), "command": cmd, "rows": rows}, indent=2))
+    plot(rows, here)
+    lines = ["# bench/cc — congestion control on emulated links (host, linkem)", "",
+             f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+             f"One {a.duration:g} s iperf3 flow per scheme; queue = 1 BDP droptail. Score = throughput / p95 "
+             "per-packet one-way delay (Mbit/s per ms; PolicySmith's metric). `seed:*` are the cc task's seed "
+             "policies as BPF struct_ops.", ""]
+    for link_name in LINKS:
+        lines += [f"## {link_name}", "", "| scheme | throughput Mbit/s | utilization | mean delay ms | p95 delay ms | loss | retransmits | score |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in (x for x in rows if x["link"] == link_name):
+            lines.append(f"| {r['scheme']} | {r['throughput_mbps']:.2f} | {r['utilization']:.3f} | {r['mean_delay_ms']:.1f} | "
+                         f"{r['p95_delay_ms']:.1f} | {r['loss']:.4f} | {r['retransmits']} | {r['score']:.3f} |")
+        lines.append("")
+    lines += ["Plots: `tput_vs_delay.png` (each scheme on each link), `cwnd.png` (cwnd over time on the fixed link)."]
+    (here / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(rows: list[dict], here: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(LINKS), figsize=(11, 4))
+    for ax, link_name in zip(axes, LINKS):
+        for r in (x for x in rows if x["link"] == link_name):
+            ax.scatter(r["p95_delay_ms"], r["throughput_mbps"], s=40)
+            ax.annotate(r["scheme"], (r["p95_delay_ms"], r["throughput_mbps"]), fontsize=8)
+        ax.set_xlabel("p95 one-way delay (ms)")
+        ax.set_ylabel("throughput (Mbit/s)")
+        ax.set_title(link_name, fontsize=10)
+        ax.invert_xaxis()
+    fig.tight_layout()
+    fig.savefig(here / "tput_vs_delay.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    first = next(iter(LINKS))
+    for r in (x for x in rows if x["link"] == first):
+        ax.plot([t for t, _ in r["cwnd"]], [c / 1448 for _, c in r["cwnd"]], label=r["scheme"])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cwnd (packets)")
+    ax.set_title(f"cwnd over time, {first}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(here / "cwnd.png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
