@@ -30,6 +30,15 @@ struct Keyed {
   int item;
 };
 
+// Every buffer one rebalance needs, allocated once per call and reused across layers. (Not
+// thread_local: in a candidate library loaded with dlopen each access would go through
+// __tls_get_addr, which made the same pipeline 2x slower there.)
+struct Scratch {
+  std::vector<double> load, group_load, node_w, phy_w, score, bin_load, rank_keys;
+  std::vector<Keyed> order, sorted;
+  std::vector<int> bin_count, g_bin, g_rank, cnt, phy_log, p_bin, p_rank, node_experts;
+};
+
 // How many items go before item i: larger keys, and equal keys of earlier items.
 // Written with GCC/Clang vector types (two doubles per vector: SSE2, NEON): the
 // scalar loop does not vectorize because the comparison result is narrowed to int.
@@ -60,11 +69,10 @@ inline int count_before(const double *k, int i, int n) {
 // number of items that go before it. For ~70 items this O(n^2) loop has no data-dependent
 // branch and vectorizes, and beats std::sort, whose comparisons mispredict half the time.
 // NaN keys count as -inf so that the positions always form a permutation.
-inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys) {
+inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys, std::vector<Keyed> &sorted) {
   const int n = (int)items.size();
   keys.resize(n);
   for (int i = 0; i < n; i++) keys[i] = items[i].key == items[i].key ? items[i].key : -HUGE_VAL;
-  thread_local std::vector<Keyed> sorted;
   sorted.resize(n);
   const double *k = keys.data();
   for (int i = 0; i < n; i++) {
@@ -79,12 +87,13 @@ inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys
 // per call and the branches would be unpredictable.
 template <class Rules>
 inline void balanced_packing(const double *w, int n_items, int n_bins, int capacity, int *bin_of,
-                             int *rank_of, std::vector<Keyed> &order, std::vector<double> &rank_keys,
-                             std::vector<double> &bin_load,
-                             std::vector<int> &bin_count) {
+                             int *rank_of, Scratch &sc) {
+  std::vector<Keyed> &order = sc.order;
+  std::vector<double> &bin_load = sc.bin_load;
+  std::vector<int> &bin_count = sc.bin_count;
   order.resize(n_items);
   for (int i = 0; i < n_items; i++) order[i] = {Rules::pack_key(w[i], (double)i), i};
-  sort_descending(order, rank_keys);
+  sort_descending(order, sc.rank_keys, sc.sorted);
   bin_load.assign(n_bins, 0.0);
   bin_count.assign(n_bins, 0);
   const double inf = std::numeric_limits<double>::infinity();
@@ -107,14 +116,13 @@ inline void balanced_packing(const double *w, int n_items, int n_bins, int capac
 // One layer. weight/history: [E]; phy2log: [R]; logcnt: [E].
 template <class Rules>
 inline void rebalance_layer(const double *recent, const double *history, int E, int R, int G, int N, int M,
-                            int64_t *phy2log, int64_t *logcnt) {
+                            int64_t *phy2log, int64_t *logcnt, Scratch &sc) {
   if (G % N != 0) { G = 1; N = 1; }
   const int experts_per_group = E / G, groups_per_node = G / N, slots_per_node = R / N;
   const int experts_per_node = E / N, gpus_per_node = M / N, slots_per_gpu = R / M;
-  // scratch space reused across layers and calls (one per thread)
-  thread_local std::vector<double> load, group_load, node_w, phy_w, score, bin_load, rank_keys;
-  thread_local std::vector<Keyed> order;
-  thread_local std::vector<int> bin_count, g_bin, g_rank, cnt, phy_log, p_bin, p_rank, node_experts;
+  auto &load = sc.load, &group_load = sc.group_load, &node_w = sc.node_w, &phy_w = sc.phy_w, &score = sc.score;
+  auto &g_bin = sc.g_bin, &g_rank = sc.g_rank, &cnt = sc.cnt, &phy_log = sc.phy_log, &p_bin = sc.p_bin;
+  auto &p_rank = sc.p_rank, &node_experts = sc.node_experts;
   load.resize(E);
   group_load.assign(G, 0.0);
   node_w.resize(experts_per_node);
@@ -132,8 +140,7 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     group_load[e / experts_per_group] += load[e];
   }
   // 1. groups -> nodes
-  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), order, rank_keys,
-                          bin_load, bin_count);
+  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), sc);
   for (int e = 0; e < E; e++) logcnt[e] = 0;
   for (int node = 0; node < N; node++) {
     // the node's experts, in the order of their groups' ranks on it
@@ -165,7 +172,7 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     // 3. replicas -> GPUs of the node
     for (int p = 0; p < slots_per_node; p++) phy_w[p] = node_w[phy_log[p]] / cnt[phy_log[p]];
     balanced_packing<Rules>(phy_w.data(), slots_per_node, gpus_per_node, slots_per_gpu, p_bin.data(),
-                            p_rank.data(), order, rank_keys, bin_load, bin_count);
+                            p_rank.data(), sc);
     for (int p = 0; p < slots_per_node; p++) {
       int slot = node * slots_per_node + p_bin[p] * slots_per_gpu + p_rank[p];
       phy2log[slot] = node_experts[phy_log[p]];
@@ -178,9 +185,10 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
 template <class Rules>
 inline void rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N, int M,
                       int64_t *phy2log, int64_t *logcnt) {
+  Scratch sc;
   for (int l = 0; l < L; l++)
     rebalance_layer<Rules>(recent + (size_t)l * E, history ? history + (size_t)l * E : nullptr, E, R, G, N, M,
-                           phy2log + (size_t)l * R, logcnt + (size_t)l * E);
+                           phy2log + (size_t)l * R, logcnt + (size_t)l * E, sc);
 }
 
 // Shapes the pipeline needs; returns an error message or nullptr.

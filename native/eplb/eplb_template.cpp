@@ -11,7 +11,11 @@ static inline double pf_max(double a, double b) { return a > b ? a : b; }
 static inline double pf_log(double a) { return std::log1p(std::fabs(a)); }
 
 namespace candidate {
+// hidden: not interposable, so the compiler inlines the rules into the pipeline (exported,
+// -fPIC would call each rule through the PLT: 1.2x slower)
+#pragma GCC visibility push(hidden)
 /* PF_POLICY_HOLE */
+#pragma GCC visibility pop
 }  // namespace candidate
 
 struct CandidateRules {
