@@ -21,6 +21,20 @@ def first_data_s(log: Path, direction: int = 0) -> float | None:
     return float((int(data["enq"].min()) - int(origin["enq"][0])) / 1e9)
 
 
+def link_window(log: Path, direction: int = 0) -> dict | None:
+    """What crossed the bottleneck (Pantheon counts at the link, as mm-link's log does):
+    delivered bytes and the window from the first to the last departure, in s after
+    linkem's time 0 (None without data or origin)."""
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    origin = rec[rec["dir"] == LOG_ORIGIN]
+    sent = rec[(rec["dir"] == direction) & (rec["dropped"] == 0)]
+    if not origin.size or sent.size < 2:
+        return None
+    t0 = int(origin["enq"][0])
+    return {"bytes": int(sent["size"].astype(np.int64).sum()),
+            "start_s": (int(sent["deq"].min()) - t0) / 1e9, "end_s": (int(sent["deq"].max()) - t0) / 1e9}
+
+
 def packet_delays(log: Path, direction: int = 0) -> dict:
     """Per-packet one-way delay through the emulated link (queueing + propagation), ms."""
     rec = np.fromfile(log, dtype=LOG_RECORD)

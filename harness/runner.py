@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from .metrics import first_data_s, iperf3_flow, jain, packet_delays
+from .metrics import iperf3_flow, jain, link_window, packet_delays
 from .traces import trace_capacity_mbps
 from .score import score as score_of
 from .spec import Experiment, HarnessError
@@ -159,14 +159,21 @@ class Dumbbell:
                 pass
 
 
-def _capacity_seen(link, log: Path, exp: Experiment) -> float:
-    """The link's capacity: a fixed rate, or a trace's rate over the window the flows used
-    (a 5 s run sees only part of a 30 s trace, whose mean would mislead utilization)."""
-    start = first_data_s(log) if link.trace else None
-    if start is None:
-        return link.capacity_mbps()
-    span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
-    return trace_capacity_mbps(link.trace, start, start + span)
+def _link_utilization(link, log: Path) -> tuple[float, float]:
+    """(capacity, utilization) over the window in which data crossed the bottleneck: the
+    bytes linkem delivered against what the rate or the trace offered in that same window
+    (a 5 s run sees only part of a 30 s trace, whose mean would mislead)."""
+    window = link_window(log)
+    if window is None or window["end_s"] <= window["start_s"]:
+        return link.capacity_mbps(), 0.0
+    seconds = window["end_s"] - window["start_s"]
+    if link.trace:
+        capacity = trace_capacity_mbps(link.trace, window["start_s"], window["end_s"])
+    else:
+        capacity = link.capacity_mbps()
+    if not capacity:
+        return 0.0, 0.0
+    return capacity, window["bytes"] * 8 / seconds / 1e6 / capacity
 
 
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
@@ -209,13 +216,13 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     log = db.log
     flows = [iperf3_flow(r) for r in reports]
     delays = packet_delays(log)
-    cap = _capacity_seen(link, log, exp)
-    # aggregate: all bytes over the span from the first start to the last end
+    cap, utilization = _link_utilization(link, log)
+    # throughput (goodput): all flows' received bytes over the span from the first start to the last end
     span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
     tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6
     result = {
         "experiment": json.loads(exp.to_json()), "capacity_mbps": cap, "throughput_mbps": tput,
-        "utilization": tput / cap if cap else 0.0, "mean_delay_ms": delays["mean_delay_ms"],
+        "utilization": utilization, "mean_delay_ms": delays["mean_delay_ms"],
         "p95_delay_ms": delays["p95_delay_ms"],
         "p95_queueing_ms": None if delays["p95_delay_ms"] is None else delays["p95_delay_ms"] - link.delay_ms,
         "loss": delays["loss"], "retransmits": sum(f["retransmits"] for f in flows),
