@@ -34,6 +34,7 @@ def task(tmp_path_factory):
     ("s64 calls;\n" + body("return 2;"), "top-level declaration 's64 calls;' is not allowed"),
     (body("return *((const s64 *)h + 400);"), "policy.c:3: pointer casts are not allowed"),
     (body("return h->w[20].lost;"), "policy.c:3: read history windows through pf_window"),
+    (body("fl\\", "oat g = 2;", "return s->cwnd;"), "policy.c:3: backslashes"),
     (body("asm volatile(\"\");", "return 2;"), "policy.c:3: 'asm' is not allowed"),
     ("u32 other(void)\n{\n    return 2;\n}\n", "must define 'u32 policy_cong_control"),
 ])

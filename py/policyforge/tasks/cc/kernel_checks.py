@@ -28,6 +28,9 @@ def check_kernel_policy(src: str) -> list[str]:
     for no, line in enumerate(code.splitlines(), 1):
         s = line.strip()
         where = f"policy.c:{no}:"
+        if "\\" in s:
+            # a line continuation could splice a banned word (fl\<newline>oat) past these rules
+            errs.append(f"{where} backslashes (line continuations, escapes) are not allowed")
         if s.startswith("#"):
             errs.append(f"{where} preprocessor directives are not allowed")
         if re.search(r"\b(float|double)\b", s):

@@ -255,6 +255,7 @@ class CCTask(Task):
     def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
         self._need()
         name = check.artifact.name.split(".")[0]
+        self.unregister(name)            # a leftover of a killed run would make the name "exist"
         ok, log = self.register(check.artifact)
         if not ok:
             return Evaluation(False, None, reason="register failed: " + trim_verifier_log(log)[:300])
