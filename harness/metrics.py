@@ -28,11 +28,15 @@ def link_window(log: Path, direction: int = 0) -> dict | None:
     rec = np.fromfile(log, dtype=LOG_RECORD)
     origin = rec[rec["dir"] == LOG_ORIGIN]
     sent = rec[(rec["dir"] == direction) & (rec["dropped"] == 0)]
-    if not origin.size or sent.size < 2:
+    # the window is bounded by full-size (data) packets: iperf3's small control messages
+    # before and after the test would stretch it over idle time
+    full = sent[sent["size"] >= 1000]
+    if not origin.size or full.size < 2:
         return None
-    t0 = int(origin["enq"][0])
-    return {"bytes": int(sent["size"].astype(np.int64).sum()),
-            "start_s": (int(sent["deq"].min()) - t0) / 1e9, "end_s": (int(sent["deq"].max()) - t0) / 1e9}
+    t0, start, end = int(origin["enq"][0]), int(full["deq"].min()), int(full["deq"].max())
+    inside = sent[(sent["deq"] >= start) & (sent["deq"] <= end)]
+    return {"bytes": int(inside["size"].astype(np.int64).sum()), "start_s": (start - t0) / 1e9,
+            "end_s": (end - t0) / 1e9}
 
 
 def packet_delays(log: Path, direction: int = 0) -> dict:
