@@ -345,7 +345,6 @@ class Controller:
                 f"parents {parents:<12} check {'ok' if row['status'] not in ('check_failed',) else 'FAIL'}"
                 f"{repairs}  {what}")
         if self.progress:
-            self.progress.done += 0
             self.progress.line(text)
             self.progress.step(row["score"])
         with open(self.out / "run.log", "a") as f:
