@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from policyforge.task import TaskError
 from policyforge.tasks.cc import TASK_CLASS
 from policyforge.tasks.cc.kernel_checks import check_kernel_policy
 
@@ -95,3 +96,22 @@ def test_the_template_clamps_cwnd_to_at_least_two(task, tmp_path):
     assert cwnd % 2 == 0 and 1200 <= cwnd // 2 <= 1460, ev.metrics["cwnd_series"]
     # two packets per 20 ms RTT is about 1.2 Mbit/s on a 24 Mbit/s link
     assert ev.metrics["utilization"] < 0.1
+
+
+@pytest.mark.parametrize("opts, message", [
+    ({"score": "speed"}, "unknown score 'speed'"),
+    ({"seeds": "reno,vegas"}, "unknown seeds 'reno,vegas'"),
+])
+def test_bad_options_are_one_line_errors(opts, message):
+    with pytest.raises(TaskError, match=message):
+        TASK_CLASS(**opts)
+
+
+def test_a_missing_trace_is_a_task_error(tmp_path):
+    with pytest.raises(TaskError, match="does not exist"):
+        TASK_CLASS(trace=str(tmp_path / "none.trace")).prepare(tmp_path)
+
+
+def test_seeds_option_picks_the_starting_policies():
+    assert [s.name for s in TASK_CLASS(seeds="reno").seeds()] == ["reno"]
+    assert [s.name for s in TASK_CLASS().seeds()] == ["reno", "delay"]

@@ -84,6 +84,7 @@ class CCTask(Task):
         Option("duration_s", 4.0, "length of each iperf3 flow", float),
         Option("flows", 1, "competing flows of the same scheme", int),
         Option("score", "tput_over_p95", "tput_over_p95 | utilization | power (tput/mean delay) | neg_p95"),
+        Option("seeds", "reno,delay", "which seeds start the search (reno, delay)"),
         Option("kmod", False, "also build the kernel module as a checker stage", _bool),
         Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
     ]
@@ -92,6 +93,9 @@ class CCTask(Task):
         super().__init__(**values)
         if self.opts["score"] not in SCORES:
             raise TaskError(f"unknown score '{self.opts['score']}'; choose {', '.join(SCORES)}")
+        self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()]
+        if not self.seed_names or set(self.seed_names) - {"reno", "delay"}:
+            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay (comma-separated)")
         self.bpf_dir: Path | None = None
 
     # --- generator-facing ---------------------------------------------------------------
@@ -114,7 +118,8 @@ class CCTask(Task):
         # delay-aware: grow like Reno, back off when the queue delay exceeds a quarter of min RTT
         delay = ("(ifgt new_loss 0 (max 2 (shr cwnd 1)) (ifgt (sub srtt (add min_rtt (shr min_rtt 2))) 0 "
                  "(max 2 (sub cwnd ai_inc)) (ifgt ssthresh cwnd (add cwnd acked) (add cwnd ai_inc))))")
-        return [Seed("reno", {"policy_cong_control": reno}), Seed("delay", {"policy_cong_control": delay})]
+        seeds = {"reno": reno, "delay": delay}
+        return [Seed(n, {"policy_cong_control": seeds[n]}) for n in self.seed_names]
 
     # --- preparation --------------------------------------------------------------------
     def prepare(self, workdir: Path) -> None:
