@@ -159,21 +159,20 @@ class Dumbbell:
                 pass
 
 
-def _link_utilization(link, log: Path) -> tuple[float, float]:
-    """(capacity, utilization) over the window in which data crossed the bottleneck: the
+def _link_usage(link, log: Path) -> dict | None:
+    """Capacity and utilization over the window in which data crossed the bottleneck: the
     bytes linkem delivered against what the rate or the trace offered in that same window
     (a 5 s run sees only part of a 30 s trace, whose mean would mislead)."""
     window = link_window(log)
     if window is None or window["end_s"] <= window["start_s"]:
-        return link.capacity_mbps(), 0.0
+        return None
     seconds = window["end_s"] - window["start_s"]
     if link.trace:
         capacity = trace_capacity_mbps(link.trace, window["start_s"], window["end_s"])
     else:
         capacity = link.capacity_mbps()
-    if not capacity:
-        return 0.0, 0.0
-    return capacity, window["bytes"] * 8 / seconds / 1e6 / capacity
+    utilization = window["bytes"] * 8 / seconds / 1e6 / capacity if capacity else 0.0
+    return {"seconds": seconds, "capacity_mbps": capacity, "utilization": utilization}
 
 
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
@@ -216,9 +215,13 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     log = db.log
     flows = [iperf3_flow(r) for r in reports]
     delays = packet_delays(log)
-    cap, utilization = _link_utilization(link, log)
-    # throughput (goodput): all flows' received bytes over the span from the first start to the last end
-    span = max(f.start_s + f.duration_s for f in exp.flows) - min(f.start_s for f in exp.flows)
+    usage = _link_usage(link, log)
+    cap = usage["capacity_mbps"] if usage else link.capacity_mbps()
+    utilization = usage["utilization"] if usage else 0.0
+    # throughput (goodput): all flows' received bytes over the time data crossed the link
+    # (the flows' nominal span undercounts: iperf3 starts each test after its own handshake)
+    span = usage["seconds"] if usage else (max(f.start_s + f.duration_s for f in exp.flows)
+                                           - min(f.start_s for f in exp.flows))
     tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6
     result = {
         "experiment": json.loads(exp.to_json()), "capacity_mbps": cap, "throughput_mbps": tput,

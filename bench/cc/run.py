@@ -78,7 +78,8 @@ def main() -> None:
                     task.unregister(cc)
             rows.append({"link": link_name, "scheme": scheme, **{k: r[k] for k in (
                 "throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "loss", "retransmits", "jain", "score")},
-                "cwnd": [(s["t"], s["cwnd_bytes"]) for s in r["flows"][0]["series"]]})
+                "cwnd": [(s["t"], s["cwnd_bytes"]) for s in r["flows"][0]["series"]],
+                "rtt": [(s["t"], s["rtt_ms"]) for s in r["flows"][0]["series"]]})
             print(f"{link_name:<28} {scheme:<14} {r['throughput_mbps']:6.2f} Mbit/s  util {r['utilization']:.3f}  "
                   f"p95 {r['p95_delay_ms']:.1f} ms  score {r['score']:.3f}", flush=True)
     here = a.out
@@ -100,7 +101,11 @@ def main() -> None:
             lines.append(f"| {r['scheme']} | {r['throughput_mbps']:.2f} | {r['utilization']:.3f} | {r['mean_delay_ms']:.1f} | "
                          f"{r['p95_delay_ms']:.1f} | {r['loss']:.4f} | {r['retransmits']} | {r['jain']:.3f} | {r['score']:.3f} |")
         lines.append("")
-    lines += ["Plots: `tput_vs_delay.png` (each scheme on each link), `cwnd.png` (cwnd over time on the fixed link)."]
+    lines += ["Plots: `tput_vs_delay.png` (throughput against p95 delay, each scheme on each link), `cwnd.png` "
+              "and `rtt.png` (cwnd and smoothed RTT over time, first flow, both links).", "",
+              "Utilization is counted at the link (IP bytes linkem delivered between the first and last data "
+              "departure, over the capacity of that window); throughput is iperf3's goodput over the flow's "
+              "duration. Delays are one-way through linkem (10 ms propagation + queueing)."]
     (here / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -120,17 +125,20 @@ def plot(rows: list[dict], here: Path) -> None:
     fig.tight_layout()
     fig.savefig(here / "tput_vs_delay.png", dpi=100)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    first = next(iter(LINKS))
-    for r in (x for x in rows if x["link"] == first):
-        ax.plot([t for t, _ in r["cwnd"]], [c / 1448 for _, c in r["cwnd"]], label=r["scheme"])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("cwnd (packets)")
-    ax.set_title(f"cwnd over time, {first}", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(here / "cwnd.png", dpi=100)
-    plt.close(fig)
+    # cwnd and RTT (iperf3's snd_cwnd / rtt every 0.2 s, first flow) on each link
+    for key, label, scale, png in (("cwnd", "cwnd (packets of 1448 bytes)", 1 / 1448, "cwnd.png"),
+                                   ("rtt", "smoothed RTT (ms)", 1.0, "rtt.png")):
+        fig, axes = plt.subplots(1, len(LINKS), figsize=(11, 3.8), sharey=False)
+        for ax, link_name in zip(axes, LINKS):
+            for r in (x for x in rows if x["link"] == link_name):
+                ax.plot([t for t, _ in r[key]], [v * scale for _, v in r[key]], label=r["scheme"], lw=1)
+            ax.set_xlabel("time (s)")
+            ax.set_ylabel(label)
+            ax.set_title(link_name, fontsize=10)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(here / png, dpi=100)
+        plt.close(fig)
 
 
 if __name__ == "__main__":
