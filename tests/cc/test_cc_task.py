@@ -1,6 +1,7 @@
 """The congestion-control task on the real kernel: clang, the BPF verifier, iperf3 over linkem."""
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -86,4 +87,12 @@ def test_export_gives_a_registrable_object_and_module_source(task, tmp_path):
         assert "Registered" in r.stdout + r.stderr and "pf_winner" in _registered()
     finally:
         subprocess.run(["bpftool", "struct_ops", "unregister", "name", "pf_winner_ops"], capture_output=True)
-    assert (tmp_path / "winner" / "kmod" / "Kbuild").exists() and "insmod" in info["usage"]
+    assert any(f.endswith("pf_winner.ko") for f in info["files"]), info["usage"]
+    # the exported module folder is self-contained: it builds outside the checkout
+    kmod = tmp_path / "moved"
+    (tmp_path / "winner" / "kmod").rename(kmod)
+    kdir = next(iter(sorted(Path("/usr/src").glob("linux-headers-*-amd64"))))
+    r = subprocess.run(["make", "-s", "-C", str(kmod), f"KDIR={kdir}", "POLICY=policy.c", "NAME=pf_moved"],
+                       cwd=kmod, capture_output=True, text=True)
+    assert r.returncode == 0 and (kmod / "build-pf_moved" / "pf_moved.ko").exists(), r.stdout + r.stderr
+    assert "insmod" in info["usage"]

@@ -197,14 +197,20 @@ class CCTask(Task):
     def unregister(name: str) -> None:
         _run(["bpftool", "struct_ops", "unregister", "name", f"{name}_ops"], timeout=30)
 
-    def build_module(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+    def _kdir(self) -> str:
         kdir = self.opts["kdir"] or next(iter(sorted(Path("/usr/src").glob("linux-headers-*-amd64"))), None)
-        if not kdir:
-            raise TaskError("no kernel headers for the module build (install linux-headers-amd64 or -o kdir=...)")
+        if not kdir or not Path(kdir).is_dir():
+            raise TaskError(f"no kernel headers for the module build at '{kdir or '/usr/src/linux-headers-*-amd64'}' "
+                            "(install linux-headers-amd64 or pass -o kdir=...)")
+        return str(kdir)
+
+    def build_module(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+        kdir = self._kdir()
+        workdir = workdir.resolve()              # make -C changes directory
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "policy.c").write_text(self._inline(source))
+        (workdir / "kmod-policy.c").write_text(self._inline(source))
         out = workdir / "kmod"
-        r = _run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'policy.c'}",
+        r = _run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'kmod-policy.c'}",
                   f"NAME={name}", f"OUT={out}"], timeout=300)
         ko = out / f"{name}.ko"
         return (ko if r.returncode == 0 and ko.exists() else None), r.stdout + r.stderr
@@ -277,7 +283,9 @@ class CCTask(Task):
 
     # --- deploy -------------------------------------------------------------------------
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
+        """The winner as a registrable .bpf.o and as a self-contained module source folder."""
         self._need()
+        out_dir = out_dir.resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         name = "pf_winner"
         (out_dir / "policy.c").write_text(source)
@@ -285,21 +293,21 @@ class CCTask(Task):
         if obj is None:
             raise TaskError(f"the winner no longer compiles: {err[:200]}")
         files = [str(obj), str(out_dir / "policy.c"), str(out_dir / "cc.bpf.c")]
-        kmod_dir = out_dir / "kmod"
+        kmod_dir = out_dir / "kmod"              # kmod/ of the checkout plus the policy and the header
         kmod_dir.mkdir(exist_ok=True)
         for f in ("pf_cc_mod.c", "Kbuild", "Makefile", "README.md"):
             shutil.copy(ROOT / "kmod" / f, kmod_dir / f)
         shutil.copy(ROOT / "bpf" / "pf_cc_policy.h", kmod_dir / "pf_cc_policy.h")
         (kmod_dir / "policy.c").write_text(self._inline(source))
-        ko_note = ""
+        files.append(str(kmod_dir))
         try:
-            ko, kerr = self.build_module(source, out_dir, name)
-            if ko is not None:
-                files.append(str(ko))
-                ko_note = f"# module built for {ko.parent}: {ko}\n"
+            ko, kerr = self.build_module(source, out_dir / "ko", name)
+            ko_note = (f"# built here against {self._kdir()}: {ko}\n" if ko is not None
+                       else f"# the module did not build here:\n# {kerr.strip()[-300:]}\n")
+            files += [str(ko)] if ko is not None else []
         except TaskError as e:
             ko_note = f"# module not built here: {e}\n"
-        usage = (f"bpftool struct_ops register {obj.resolve()}   # then: iperf3 -C {name} / "
+        usage = (f"bpftool struct_ops register {obj}   # then: iperf3 -C {name} / "
                  f"sysctl net.ipv4.tcp_congestion_control={name}\n"
                  f"bpftool struct_ops unregister name {name}_ops\n"
                  f"# kernel module (load in the VM only): make -C {kmod_dir} KDIR=/lib/modules/$(uname -r)/build "
