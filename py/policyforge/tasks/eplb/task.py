@@ -59,8 +59,11 @@ class EplbTask(Task):
     def holes(self) -> list[ExprHole]:
         return [
             ExprHole("expected_load", "double expected_load(double recent, double history)",
-                     {"recent": "recent", "history": "history"},
-                     doc="The load to plan for: recent = tokens of the last window, history = mean window load so far."),
+                     # trend is derivable from the other two, but as one leaf the search reaches
+                     # "plan for where the load is going" (recent + k * trend) in three nodes
+                     {"recent": "recent", "history": "history", "trend": "(recent - history)"},
+                     doc="The load to plan for: recent = tokens of the last window, history = mean window load "
+                         "so far, trend = recent - history (> 0: the expert is getting hotter)."),
             ExprHole("replica_score", "double replica_score(double load, double count)",
                      {"load": "load", "count": "count"},
                      doc="Each extra replica goes to the expert with the highest score (count = its replicas so far)."),
