@@ -77,10 +77,15 @@ typedef struct {
   int live;
 } pf_ghost;
 
-/* open addressing, linear probing, backward-shift deletion; values are uint32 indices */
+/* open addressing, linear probing, backward-shift deletion; values are uint32 indices.
+ * Key and value share a slot, so a probe touches one cache line. */
 typedef struct {
-  obj_id_t *keys;
-  uint32_t *vals;
+  obj_id_t key;
+  uint32_t val;  /* PF_EMPTY marks a free slot */
+} pf_slot;
+
+typedef struct {
+  pf_slot *slots;
   uint64_t mask;
   uint64_t n;
 } pf_map;
@@ -113,17 +118,16 @@ static inline uint64_t pf_hash(obj_id_t k) {
 static void map_init(pf_map *m, uint64_t cap) {
   uint64_t c = 16;
   while (c < cap * 2) c <<= 1;
-  m->keys = malloc(c * sizeof(obj_id_t));
-  m->vals = malloc(c * sizeof(uint32_t));
-  for (uint64_t i = 0; i < c; i++) m->vals[i] = PF_EMPTY;
+  m->slots = malloc(c * sizeof(pf_slot));
+  for (uint64_t i = 0; i < c; i++) m->slots[i].val = PF_EMPTY;
   m->mask = c - 1;
   m->n = 0;
 }
 
 static uint32_t map_get(const pf_map *m, obj_id_t k) {
   for (uint64_t i = pf_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-    if (m->vals[i] == PF_EMPTY) return PF_EMPTY;
-    if (m->keys[i] == k) return m->vals[i];
+    if (m->slots[i].val == PF_EMPTY) return PF_EMPTY;
+    if (m->slots[i].key == k) return m->slots[i].val;
   }
 }
 
@@ -133,36 +137,34 @@ static void map_grow(pf_map *m) {
   pf_map old = *m;
   map_init(m, (old.mask + 1));
   for (uint64_t i = 0; i <= old.mask; i++)
-    if (old.vals[i] != PF_EMPTY) map_put(m, old.keys[i], old.vals[i]);
-  free(old.keys);
-  free(old.vals);
+    if (old.slots[i].val != PF_EMPTY) map_put(m, old.slots[i].key, old.slots[i].val);
+  free(old.slots);
 }
 
 static void map_put(pf_map *m, obj_id_t k, uint32_t v) {
   if ((m->n + 1) * 2 > m->mask + 1) map_grow(m);
   uint64_t i = pf_hash(k) & m->mask;
-  while (m->vals[i] != PF_EMPTY && m->keys[i] != k) i = (i + 1) & m->mask;
-  if (m->vals[i] == PF_EMPTY) m->n++;
-  m->keys[i] = k;
-  m->vals[i] = v;
+  while (m->slots[i].val != PF_EMPTY && m->slots[i].key != k) i = (i + 1) & m->mask;
+  if (m->slots[i].val == PF_EMPTY) m->n++;
+  m->slots[i].key = k;
+  m->slots[i].val = v;
 }
 
 static void map_del(pf_map *m, obj_id_t k) {
   uint64_t i = pf_hash(k) & m->mask;
-  while (m->vals[i] != PF_EMPTY && m->keys[i] != k) i = (i + 1) & m->mask;
-  if (m->vals[i] == PF_EMPTY) return;
+  while (m->slots[i].val != PF_EMPTY && m->slots[i].key != k) i = (i + 1) & m->mask;
+  if (m->slots[i].val == PF_EMPTY) return;
   m->n--;
   /* backward-shift: pull later members of the probe run into the hole */
   uint64_t hole = i;
-  for (uint64_t j = (i + 1) & m->mask; m->vals[j] != PF_EMPTY; j = (j + 1) & m->mask) {
-    uint64_t home = pf_hash(m->keys[j]) & m->mask;
+  for (uint64_t j = (i + 1) & m->mask; m->slots[j].val != PF_EMPTY; j = (j + 1) & m->mask) {
+    uint64_t home = pf_hash(m->slots[j].key) & m->mask;
     if (((j - home) & m->mask) >= ((j - hole) & m->mask)) {
-      m->keys[hole] = m->keys[j];
-      m->vals[hole] = m->vals[j];
+      m->slots[hole] = m->slots[j];
       hole = j;
     }
   }
-  m->vals[hole] = PF_EMPTY;
+  m->slots[hole].val = PF_EMPTY;
 }
 
 /* ---- 4-ary heap ordered by (prio, tie): half the depth of a binary heap ------------- */
@@ -211,15 +213,33 @@ static void heap_remove(pf_state *s, uint32_t e) {
 }
 
 /* ---- statistics ----------------------------------------------------------------------- */
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+/* the k-th smallest of v[0..n) (Hoare's quickselect; reorders v): the same value a sort
+ * would put at v[k], in expected O(n) instead of O(n log n) */
+static double kth_smallest(double *v, uint32_t n, uint32_t k) {
+  uint32_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    double pivot = v[lo + (hi - lo) / 2];
+    uint32_t i = lo, j = hi;
+    while (i <= j) {
+      while (v[i] < pivot) i++;
+      while (v[j] > pivot) j--;
+      if (i <= j) {
+        double t = v[i]; v[i] = v[j]; v[j] = t;
+        i++;
+        if (j == 0) break;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return v[k];
 }
 
 static void pct(double *v, uint32_t n, double *p50, double *p90) {
-  qsort(v, n, sizeof(double), cmp_double);
-  *p50 = v[n / 2];
-  *p90 = v[(n * 9) / 10];
+  *p50 = kth_smallest(v, n, n / 2);
+  *p90 = kth_smallest(v, n, (n * 9) / 10);
 }
 
 static void refresh_stats(pf_state *s) {
@@ -342,8 +362,7 @@ static void remember(pf_state *s, const pf_entry *x) {
       if (g[i].live) map_put(&idx, g[i].id, i);
     }
     free(s->ghosts);
-    free(s->ghost_index.keys);
-    free(s->ghost_index.vals);
+    free(s->ghost_index.slots);
     s->ghosts = g;
     s->ghost_index = idx;
     s->ghost_head = s->ghost_cap;
@@ -387,10 +406,8 @@ void cache_free_hook(void *data) {
   free(s->entries);
   free(s->heap);
   free(s->free_list);
-  free(s->index.keys);
-  free(s->index.vals);
+  free(s->index.slots);
   free(s->ghosts);
-  free(s->ghost_index.keys);
-  free(s->ghost_index.vals);
+  free(s->ghost_index.slots);
   free(s);
 }
