@@ -68,11 +68,19 @@ inline int count_before(const double *k, int i, int n) {
 // Sort by descending key, ties by lower item, as a rank count: an item's position is the
 // number of items that go before it. For ~70 items this O(n^2) loop has no data-dependent
 // branch and vectorizes, and beats std::sort, whose comparisons mispredict half the time.
-// NaN keys count as -inf so that the positions always form a permutation.
+// NaN keys count as -inf so that the positions always form a permutation. Items arrive in
+// index order.
 inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys, std::vector<Keyed> &sorted) {
   const int n = (int)items.size();
   keys.resize(n);
-  for (int i = 0; i < n; i++) keys[i] = items[i].key == items[i].key ? items[i].key : -HUGE_VAL;
+  for (int i = 0; i < n; i++) {
+    keys[i] = items[i].key == items[i].key ? items[i].key : -HUGE_VAL;
+    items[i].key = keys[i];
+  }
+  if (n > 256) {  // quadratic is no longer cheap (one node of a large global policy)
+    std::stable_sort(items.begin(), items.end(), [](const Keyed &a, const Keyed &b) { return a.key > b.key; });
+    return;
+  }
   sorted.resize(n);
   const double *k = keys.data();
   for (int i = 0; i < n; i++) {
