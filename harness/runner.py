@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -32,8 +33,9 @@ NS_PREFIXES = ("pfs", "pfr")        # sender / receiver namespaces: <prefix><pid
 
 
 def cleanup_stale() -> list[str]:
-    """Remove the namespaces of harness processes that no longer exist (killed with -9).
-    Their TUN devices went away with their linkem already."""
+    """Remove the namespaces of harness processes that no longer exist (killed with -9),
+    and the iperf3 processes left inside them. Their TUN devices went away with their
+    linkem already (it exits when its parent dies)."""
     from pyroute2 import netns
     removed = []
     for name in netns.listnetns():
@@ -41,6 +43,12 @@ def cleanup_stale() -> list[str]:
             continue
         pid = name[3:].split("x")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            left = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+            for orphan in left:
+                try:
+                    os.kill(int(orphan), signal.SIGKILL)
+                except (ValueError, OSError):
+                    pass
             try:
                 netns.remove(name)
                 removed.append(name)

@@ -298,7 +298,8 @@ int main(int argc, char **argv) {
   down.out_fd = up.in_fd = tun_open(dev_b);
   if (log_path && !(logf = fopen(log_path, "wb"))) { perror("linkem: log"); return 1; }
   prctl(PR_SET_TIMERSLACK, 1UL);  /* wake within microseconds, not the default 50 us */
-  prctl(PR_SET_PDEATHSIG, SIGTERM); /* the harness died: stop, so the TUN devices vanish */
+  /* the harness (precisely: the thread that started us) died: stop, so the TUN devices vanish */
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   /* a real-time priority keeps departures on time on a busy machine; without it still works */
   struct sched_param sp = {.sched_priority = 10};
   if (!getenv("LINKEM_NO_RT")) sched_setscheduler(0, SCHED_FIFO, &sp);

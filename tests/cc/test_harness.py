@@ -2,6 +2,7 @@
 linkem, and namespaces that never outlive an experiment."""
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -96,4 +97,7 @@ def test_namespaces_go_on_errors_and_after_a_killed_run(tmp_path):
     assert _our_namespaces() == []
     # a namespace left by a process that died with SIGKILL (pid 4194303 is above any live pid here)
     subprocess.run(["ip", "netns", "add", "pfs4194303x0"], check=True)
+    orphan = subprocess.Popen(["ip", "netns", "exec", "pfs4194303x0", "sleep", "60"])
+    time.sleep(0.2)
     assert "pfs4194303x0" in cleanup_stale()
+    assert orphan.wait(timeout=5) != 0                       # the process left inside was killed
