@@ -70,3 +70,13 @@ def test_bad_arguments_are_one_line(args, message):
     r = subprocess.run([str(native.native_path("bin", "linkem")), *base, *args], capture_output=True, text=True,
                        timeout=5)
     assert r.returncode != 0 and message in r.stderr
+
+
+def test_idle_rtt_through_the_rate_limiter(tmp_path):
+    """An idle 24 Mbit/s link adds only serialization (~30 us for a ping) to 2 x delay."""
+    import re
+    with Dumbbell(LinkSpec(rate_mbps=24, delay_ms=10.0), tmp_path) as db:
+        db.snd(["ping", "-c", "2", "-i", "0.05", db.RCV_ADDR], timeout=10)
+        r = db.snd(["ping", "-c", "30", "-i", "0.02", "-q", db.RCV_ADDR], timeout=30)
+    avg = float(re.search(r"= [\d.]+/([\d.]+)/", r.stdout).group(1))
+    assert abs(avg - 20.0) < 0.5, r.stdout
