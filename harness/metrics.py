@@ -39,6 +39,17 @@ def link_window(log: Path, direction: int = 0) -> dict | None:
             "end_s": (end - t0) / 1e9}
 
 
+def emulator_lateness(log: Path, delay_ms: float) -> dict | None:
+    """linkem's own timing error: actual delivery minus scheduled delivery (departure +
+    propagation delay) of every delivered packet, ms. None without packets."""
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    sent = rec[(rec["dir"] != LOG_ORIGIN) & (rec["dropped"] == 0)]
+    if not sent.size:
+        return None
+    late = (sent["dlv"].astype(np.int64) - sent["deq"].astype(np.int64) - int(delay_ms * 1e6)) / 1e6
+    return {"mean_ms": float(late.mean()), "p99_ms": float(np.percentile(late, 99)), "max_ms": float(late.max())}
+
+
 def packet_delays(log: Path, direction: int = 0) -> dict:
     """Per-packet one-way delay through the emulated link (queueing + propagation), ms."""
     rec = np.fromfile(log, dtype=LOG_RECORD)

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from .metrics import iperf3_flow, jain, link_window, packet_delays
+from .metrics import emulator_lateness, iperf3_flow, jain, link_window, packet_delays
 from .traces import trace_capacity_mbps
 from .score import score as score_of
 from .spec import Experiment, HarnessError
@@ -239,6 +239,8 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
         "loss": delays["loss"], "retransmits": sum(f["retransmits"] for f in flows),
         "jain": jain([f["throughput_mbps"] for f in flows]), "flows": flows,
         "delay_timeline": delays.get("timeline"),
+        # linkem's own timing error in this run (should stay well under 0.5 ms)
+        "emulator_late_ms": emulator_lateness(log, link.delay_ms),
     }
     result["score_name"] = score
     result["score"] = score_of(result, score)

@@ -78,6 +78,7 @@ def main() -> None:
                     task.unregister(cc)
             rows.append({"link": link_name, "scheme": scheme, **{k: r[k] for k in (
                 "throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "loss", "retransmits", "jain", "score")},
+                "linkem_late_p99_ms": r["emulator_late_ms"]["p99_ms"], "linkem_late_max_ms": r["emulator_late_ms"]["max_ms"],
                 "cwnd": [(s["t"], s["cwnd_bytes"]) for s in r["flows"][0]["series"]],
                 "rtt": [(s["t"], s["rtt_ms"]) for s in r["flows"][0]["series"]]})
             print(f"{link_name:<28} {scheme:<14} {r['throughput_mbps']:6.2f} Mbit/s  util {r['utilization']:.3f}  "
@@ -101,6 +102,9 @@ def main() -> None:
             lines.append(f"| {r['scheme']} | {r['throughput_mbps']:.2f} | {r['utilization']:.3f} | {r['mean_delay_ms']:.1f} | "
                          f"{r['p95_delay_ms']:.1f} | {r['loss']:.4f} | {r['retransmits']} | {r['jain']:.3f} | {r['score']:.3f} |")
         lines.append("")
+    lines += [f"linkem's own timing error over all these runs (delivery minus scheduled delivery, per packet): "
+              f"worst p99 {max(r['linkem_late_p99_ms'] for r in rows):.3f} ms, "
+              f"worst max {max(r['linkem_late_max_ms'] for r in rows):.3f} ms.", ""]
     lines += ["Plots: `tput_vs_delay.png` (throughput against p95 delay, each scheme on each link), `cwnd.png` "
               "and `rtt.png` (cwnd and smoothed RTT over time, first flow, both links).", "",
               "Utilization is counted at the link (IP bytes linkem delivered between the first and last data "

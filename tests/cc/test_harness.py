@@ -71,6 +71,7 @@ def test_two_flows_share_the_link_and_leave_nothing_behind(tmp_path):
     a, b = (f["throughput_mbps"] for f in r["flows"])
     assert 0.8 < (a + b) / 24 <= 1.02 and 0.85 < r["utilization"] <= 1.02
     assert r["jain"] > 0.8                                  # two renos split the link roughly fairly
+    assert r["emulator_late_ms"]["p99_ms"] < 0.5
     assert r["score"] == pytest.approx(r["throughput_mbps"] / r["p95_delay_ms"])
     assert all(f["series"] and f["series"][-1]["rtt_ms"] >= 20 for f in r["flows"])
     assert not (tmp_path / "linkem.bin").exists()           # the log is dropped unless keep_log
