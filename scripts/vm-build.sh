@@ -14,7 +14,8 @@ MIRROR=${PF_VM_MIRROR:-$(grep -hoE '(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /
          | head -1 | awk '{print $2}' || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
-INPUTS=("$ROOT_DIR/scripts/vm-provision.sh" "$ROOT_DIR/scripts/vm-build.sh" "$ROOT_DIR/py/policyforge/vm/agent.py")
+# the provisioning script holds the package list; the agent is copied into the image
+INPUTS=("$ROOT_DIR/scripts/vm-provision.sh" "$ROOT_DIR/py/policyforge/vm/agent.py")
 KEY=$( (cat "${INPUTS[@]}"; echo "$SUITE") | sha256sum | cut -c1-16)
 OUT="$CACHE/$KEY"
 if [ -f "$OUT/ready" ]; then
@@ -47,7 +48,7 @@ mount -t proc proc "$ROOTFS/proc"; mount -t sysfs sys "$ROOTFS/sys"
 mount --bind /dev "$ROOTFS/dev"; mount --bind /dev/pts "$ROOTFS/dev/pts"
 mkdir -p "$ROOTFS/mnt/repo"; mount --bind "$ROOT_DIR" "$ROOTFS/mnt/repo"
 echo "vm-build: provisioning (scripts/vm-provision.sh in the chroot)"
-chroot "$ROOTFS" /bin/bash /mnt/repo/scripts/vm-provision.sh /mnt/repo >"$WORK/provision.log" 2>&1 \
+PF_VM_IMAGE_BUILD=1 chroot "$ROOTFS" /bin/bash /mnt/repo/scripts/vm-provision.sh /mnt/repo >"$WORK/provision.log" 2>&1 \
   || { tail -30 "$WORK/provision.log" >&2; echo "vm-build: provisioning failed" >&2; exit 1; }
 for m in mnt/repo dev/pts dev sys proc; do umount "$ROOTFS/$m"; done
 rm -f "$ROOTFS/usr/sbin/policy-rc.d"

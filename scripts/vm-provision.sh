@@ -44,7 +44,11 @@ systemctl enable pf-agent.service >/dev/null 2>&1 || \
 cat > /usr/local/sbin/pf-init <<'INIT'
 #!/bin/bash
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+# the initramfs may have mounted some of these already
+mountpoint -q /proc || mount -t proc proc /proc; mountpoint -q /sys || mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+# no udev here: load what the agent port and the 9p shares need by hand
+modprobe -a virtio_console 9pnet_virtio 9p 2>/dev/null
 mkdir -p /dev/pts /dev/shm /run /tmp; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
 mount -o remount,rw /
@@ -56,6 +60,7 @@ hostname pf-vm; ip link set lo up
 mkdir -p /dev/virtio-ports
 for p in /sys/class/virtio-ports/*; do [ -e "$p/name" ] && ln -sf "/dev/$(basename "$p")" "/dev/virtio-ports/$(cat "$p/name")"; done
 if [ -e /dev/virtio-ports/pf.agent ]; then python3 /usr/local/sbin/pf-agent /dev/virtio-ports/pf.agent & fi
+[ -e /dev/virtio-ports/pf.agent ] || echo "pf-init: no pf.agent port" > /dev/ttyS0
 if grep -qw pf.shell /proc/cmdline; then
   (cd /work/repo 2>/dev/null; setsid -c bash -l <>/dev/ttyS0 >&0 2>&1; echo o > /proc/sysrq-trigger) &
 fi
@@ -65,6 +70,8 @@ INIT
 chmod 0755 /usr/local/sbin/pf-init
 
 echo pf-vm > /etc/hostname
-printf '/dev/vda / ext4 defaults 0 1\n' > /etc/fstab
-passwd -d root >/dev/null
+if [ "${PF_VM_IMAGE_BUILD:-}" = 1 ]; then     # only the qemu image: root on /dev/vda, console login
+  printf '/dev/vda / ext4 defaults 0 1\n' > /etc/fstab
+  passwd -d root >/dev/null
+fi
 echo "vm-provision: done"
