@@ -59,6 +59,16 @@ def test_kernel_module_builds_and_its_errors_reach_the_generator(task, tmp_path)
     assert ko is None and "ai_inkr" in log
 
 
+def test_kmod_stage_catches_what_the_bpf_build_lets_through(tmp_path):
+    """-o kmod=1: the module's -Werror gcc build is a checker stage with gcc's message as feedback."""
+    t = TASK_CLASS(kmod=True)
+    t.prepare(tmp_path / "shared")
+    spare = GOOD.replace("{\n", "{\n    s64 spare = 1;\n", 1)
+    out = t.check(spare, tmp_path / "c")
+    assert out.stage == "kmod", out.feedback
+    assert "policy.inc:3:9: error: unused variable" in out.feedback and "make[" not in out.feedback
+
+
 def test_feedback_loop_repairs_static_and_verifier_failures(tmp_path):
     replay = tmp_path / "responses.jsonl"
     with open(replay, "w") as f:

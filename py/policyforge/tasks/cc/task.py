@@ -70,6 +70,13 @@ def trim_verifier_log(text: str, keep: int = 40) -> str:
     return "\n".join(ln for ln in lines if ln.strip())[-4000:]
 
 
+def trim_kbuild_log(text: str, workdir: Path) -> str:
+    """gcc's messages without make's recursion lines and the build folder's long path."""
+    lines = [ln.replace(f"{workdir.resolve()}/kmod/", "") for ln in text.splitlines()
+             if ln.strip() and not ln.startswith(("make", "Skipping BTF"))]
+    return "\n".join(lines)[-4000:]
+
+
 class CCTask(Task):
     name = "cc"
     title = "TCP congestion control (eBPF struct_ops and kernel module)"
@@ -234,7 +241,7 @@ class CCTask(Task):
         if self.opts["kmod"]:
             ko, kerr = self.build_module(source, workdir, name)
             if ko is None:
-                return CheckOutcome(False, "kmod", kerr[-4000:], seconds=time.monotonic() - t0)
+                return CheckOutcome(False, "kmod", trim_kbuild_log(kerr, workdir), seconds=time.monotonic() - t0)
         return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0)
 
     # --- evaluate -----------------------------------------------------------------------
