@@ -8,6 +8,7 @@ score:    hit ratio = 1 - miss ratio (object, or byte with -o byte_miss=1), mean
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import time
@@ -125,6 +126,7 @@ class CacheTask(Task):
                                     self.opts["csv"] or None, workdir)
         fp = self._footprint(self.trace)
         self.n_req = fp["n_req"]
+        self.n_obj = fp["n_obj"]
         self.footprint = fp["bytes"] if self.opts["byte_miss"] else fp["n_obj"]
         self.sizes = [max(1, int(f * self.footprint)) for f in self.sizes_frac]
         self.screen_trace = None
@@ -158,7 +160,7 @@ class CacheTask(Task):
     def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None) -> dict:
         sizes = sizes or self.sizes
         args = [str(native_path("bin", "pf-cachesim")), *trace.args(), *algo_args,
-                "--sizes", ",".join(map(str, sizes))]
+                "--sizes", ",".join(map(str, sizes)), "--hashpower", str(self._hashpower(sizes))]
         if not self.opts["byte_miss"]:
             args.append("--unit")
         r = sandbox.run(args, timeout_s=self.opts["timeout_s"], mem_mb=4096, max_procs=16)
@@ -169,6 +171,12 @@ class CacheTask(Task):
             return json.loads(r.stdout)
         except ValueError:
             return {"error": "the simulator printed no result"}
+
+    def _hashpower(self, sizes: list[int]) -> int:
+        """libCacheSim's hash table sized to the cache (it grows by itself when needed): a
+        table far larger than the cache costs page faults and cache misses, not accuracy."""
+        objects = max(sizes) if not self.opts["byte_miss"] else max(self.sizes_frac) * self.n_obj
+        return min(24, max(12, math.ceil(math.log2(max(objects, 1))) + 1))
 
     def _hit_ratio(self, result: dict) -> float:
         key = "byte_miss_ratio" if self.opts["byte_miss"] else "miss_ratio"
