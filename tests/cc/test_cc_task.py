@@ -46,6 +46,9 @@ def test_static_rules_and_verifier_feedback(task, tmp_path):
     assert "policy.c:4: division must use pf_div" in out.feedback
     out = task.check(OOB, tmp_path / "v")
     assert out.stage == "verifier" and "unbounded memory access" in out.feedback
+    # the first line names the policy's own source line and the verifier's reason
+    assert out.feedback.startswith("policy.c:4: the BPF verifier rejected the program: R6 unbounded memory access")
+    assert "mark_precise" not in out.feedback
     assert len(out.feedback.splitlines()) <= 42                  # trimmed to the part that matters
     loop = GOOD.replace("    if (s->new_loss)", "    while (s->cwnd > 1) {}\n    if (s->new_loss)")
     assert "unbounded loop" in task.check(loop, tmp_path / "l").feedback or \

@@ -56,18 +56,32 @@ def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subpr
         raise TaskError(f"{cmd[0]} is not installed (make deps)") from None
 
 
-def trim_verifier_log(text: str, keep: int = 40) -> str:
-    """The part of libbpf's output that explains a rejection: the verifier log's tail."""
+NOT_REASON = re.compile(r"^(\d+:|;|mark_precise|verification time|stack depth|processed |\s|func |Func#|Validating|"
+                        r"last_idx|from \d+ to|libbpf:|-- )")
+
+
+def trim_verifier_log(text: str, keep: int = 30) -> str:
+    """The part of libbpf's output that explains a rejection: a summary line naming the policy's
+    source line and the verifier's reason, then the log's tail without backtracking noise."""
     lines = text.splitlines()
-    if "-- BEGIN PROG LOAD LOG --" in text:
-        start = next(i for i, ln in enumerate(lines) if "BEGIN PROG LOAD LOG" in ln)
-        end = next((i for i, ln in enumerate(lines) if "END PROG LOAD LOG" in ln), len(lines))
-        log = lines[start + 1:end]
-        head = [ln for ln in lines[:start] if "failed" in ln.lower()][-1:]
-        if len(log) > keep:
-            log = [f"... ({len(log) - keep} earlier verifier lines omitted)"] + log[-keep:]
-        return "\n".join(head + log)
-    return "\n".join(ln for ln in lines if ln.strip())[-4000:]
+    if "-- BEGIN PROG LOAD LOG --" not in text:
+        return "\n".join(ln for ln in lines if ln.strip())[-4000:]
+    start = next(i for i, ln in enumerate(lines) if "BEGIN PROG LOAD LOG" in ln)
+    end = next((i for i, ln in enumerate(lines) if "END PROG LOAD LOG" in ln), len(lines))
+    log = [ln for ln in lines[start + 1:end] if not ln.startswith("mark_precise")]
+    reasons = [k for k, ln in enumerate(log) if ln.strip() and not NOT_REASON.match(ln)]
+    summary = []
+    if reasons:
+        k = reasons[-1]
+        where = next((m for ln in reversed(log[:k]) if (m := re.match(r"^; (.*) @ (\S+:\d+)$", ln))), None)
+        at = f"{where.group(2)}: " if where else ""
+        summary = [f"{at}the BPF verifier rejected the program: {log[k].strip()}"]
+        if where:
+            summary.append(f"    at: {where.group(1).strip()}")
+    log = [ln if len(ln) <= 240 else ln[:240] + " ..." for ln in log]
+    if len(log) > keep:
+        log = [f"... ({len(log) - keep} earlier verifier lines omitted)"] + log[-keep:]
+    return "\n".join(summary + log)
 
 
 def trim_kbuild_log(text: str, workdir: Path) -> str:
