@@ -37,7 +37,7 @@ HEAVY = ("double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{
          "           - pf_div(obj->size, ctx->size_p50 + 1.0);\n}\n")
 
 
-def python_plugin_rps(trace: Path, size: int, n_req: int) -> float:
+def python_plugin_rps(trace: Path, size: int, n_req: int, hashpower: int) -> float:
     import libcachesim as lcs
 
     def init(params):
@@ -60,7 +60,7 @@ def python_plugin_rps(trace: Path, size: int, n_req: int) -> float:
 
     params = lcs.ReaderInitParam(ignore_obj_size=True)
     reader = lcs.TraceReader(str(trace), lcs.TraceType.ORACLE_GENERAL_TRACE, params)
-    cache = lcs.PluginCache(size, init, hit, miss, evict, remove, free, hashpower=20)
+    cache = lcs.PluginCache(size, init, hit, miss, evict, remove, free, hashpower=hashpower)
     t0 = time.process_time()
     cache.process_trace(reader, max_req=n_req)
     return n_req / (time.process_time() - t0)
@@ -101,7 +101,8 @@ def main() -> None:
                 res.setdefault(name, []).append(r["req_per_cpu_s"])
                 res_wall.setdefault(name, []).append(r["req_per_s"])
         n_py = min(task.n_req, 100_000)
-        res["Python PluginCache (libcachesim wheel)"] = [python_plugin_rps(task.trace.path, task.sizes[0], n_py)
+        res["Python PluginCache (libcachesim wheel)"] = [python_plugin_rps(task.trace.path, task.sizes[0], n_py,
+                                                                          task._hashpower(task.sizes))
                                                         for _ in range(2)]
         rows[trace] = {k: max(v) for k, v in res.items()}
         rows[trace]["n_req"] = task.n_req
@@ -130,7 +131,18 @@ def main() -> None:
                 continue
             lines.append(f"| {k} | {v / 1e6:.2f} M | {v / native:.2f}x | {v / py:.1f}x |")
         lines.append("")
-    lines += ["The Python plugin path is measured on the first 100,000 requests (it is too slow for more).",
+    for trace, r in rows.items():
+        t = r["template, feature-heavy priority"]
+        lines.append(f"Targets on {trace}: template >= 0.5x native LRU: "
+                     f"{'met' if t >= 0.5 * r['libCacheSim native LRU'] else 'NOT met'} "
+                     f"({t / r['libCacheSim native LRU']:.2f}x); >= 20x the Python plugin: "
+                     f"{'met' if t >= 20 * r['Python PluginCache (libcachesim wheel)'] else 'NOT met'} "
+                     f"({t / r['Python PluginCache (libcachesim wheel)']:.1f}x).  ")
+    lines += ["", "The floor row is libCacheSim's plugin path with no policy work: it runs near native speed, so",
+              "the gap is the template's own work per request (the heap, its object map, the ghost ring and",
+              "its map: about ten random memory accesses). Native LRU itself is only ~10-16x the Python",
+              "plugin here, so 20x the Python plugin is above native LRU's own speed on this machine.", "",
+              "The Python plugin path is measured on the first 100,000 requests (it is too slow for more).",
               "Wall-clock rates are in results.json (`speed_per_wall_s`).", "",
               "## Baselines on cloudPhysicsIO, 10 % of the footprint (miss ratio, lower is better)", "",
               "| policy | miss ratio |", "|---|---|"]
