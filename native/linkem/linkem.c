@@ -82,6 +82,27 @@ typedef struct {
 
 static volatile sig_atomic_t stop;
 static FILE *logf;
+/* Log records collect in memory and reach the file at exit (or every LOG_FLUSH records):
+ * a write() can block for tens of ms when other processes dirty the page cache, and
+ * the packets behind it would be late. */
+#define LOG_FLUSH (1u << 22) /* 4 M records = 128 MiB */
+static log_rec *log_buf;
+static size_t log_n, log_cap;
+
+static void log_flush(void) {
+  if (logf && log_n) fwrite(log_buf, sizeof(log_rec), log_n, logf);
+  log_n = 0;
+}
+
+static void log_add(const log_rec *r) {
+  if (log_n == LOG_FLUSH) log_flush();
+  if (log_n == log_cap) {
+    log_cap = log_cap ? log_cap * 2 : 65536;
+    log_buf = realloc(log_buf, log_cap * sizeof(log_rec));
+    if (!log_buf) { fprintf(stderr, "linkem: out of memory for the log\n"); exit(1); }
+  }
+  log_buf[log_n++] = *r;
+}
 static pkt *free_pkts;
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
@@ -111,7 +132,7 @@ static pkt *pop(fifo *f) { pkt *p = f->head; if (p) { f->head = p->next; if (!f-
 static void log_pkt(const path *pa, const pkt *p, int dropped, uint64_t dlv) {
   if (!logf) return;
   log_rec r = {pa->dir, (uint8_t)dropped, p->len, 0, p->enq_ns, dropped ? 0 : p->deq_ns, dlv};
-  fwrite(&r, sizeof r, 1, logf);
+  log_add(&r);
 }
 
 static int tun_open(const char *name) {
@@ -313,7 +334,7 @@ int main(int argc, char **argv) {
   start(&up, t0);
   if (logf) {
     log_rec origin = {.dir = LOG_ORIGIN, .enq_ns = t0};
-    fwrite(&origin, sizeof origin, 1, logf);
+    log_add(&origin);
   }
   struct pollfd fds[2] = {{down.in_fd, POLLIN, 0}, {up.in_fd, POLLIN, 0}};
   path *paths[2] = {&down, &up};
@@ -351,6 +372,9 @@ int main(int argc, char **argv) {
       }
     }
   }
-  if (logf) fclose(logf);
+  if (logf) {
+    log_flush();
+    fclose(logf);
+  }
   return 0;
 }
