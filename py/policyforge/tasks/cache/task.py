@@ -54,6 +54,21 @@ PRIORITY_SIGNATURE = (r"\bdouble\s+priority\s*\(\s*const\s+struct\s+pf_obj\s*\*\
                       r"\s*const\s+struct\s+pf_ctx\s*\*\s*\w+\s*\)\s*\{")
 
 
+def cachesim_csv_params(spec: str) -> str:
+    """Our csv column spec (pf-cachesim --csv) in the words of cachesim's -t option."""
+    keys = {"time": "time-col", "obj_id": "obj-id-col", "obj_size": "obj-size-col",
+            "header": "has-header", "obj_id_is_num": "obj-id-is-num"}
+    delimiters = {"comma": ",", "tab": "\\t", "space": " "}
+    out = []
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key == "delimiter":
+            out.append(f"delimiter={delimiters.get(value, value)}")
+        else:
+            out.append(f"{keys.get(key, key)}={value}")
+    return ", ".join(out)
+
+
 def _csv_list(text: str) -> list[float]:
     return [float(x) for x in str(text).split(",") if x.strip()]
 
@@ -279,7 +294,7 @@ class CacheTask(Task):
         size = self.sizes[0] if self.trace else "SIZE"
         ttype = {"oracleGeneral": "oracleGeneral"}.get(trace.type, trace.type) if trace else "oracleGeneral"
         ignore = "" if self.opts["byte_miss"] else " --ignore-obj-size 1"
-        csv = f' -t "{trace.csv_spec}"' if trace and trace.csv_spec else ""
+        csv = f' -t "{cachesim_csv_params(trace.csv_spec)}"' if trace and trace.csv_spec else ""
         usage = (
             f"cachesim {trace.path if trace else 'TRACE'} {ttype} pluginCache {size}"
             f" -e plugin_path={so.resolve()}{ignore}{csv}\n"

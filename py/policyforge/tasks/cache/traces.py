@@ -20,8 +20,9 @@ from ...task import TaskError
 RECORD = np.dtype([("ts", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")])
 SAMPLES = {
     "cloudPhysicsIO": ("cloudPhysicsIO.oracleGeneral.bin", "oracleGeneral", None),
+    # "# time, object, size, next_access_vtime"; ids are 64-bit numbers
     "twitter_cluster52": ("twitter_cluster52_10m.csv.zst", "csv",
-                          "time=1,obj_id=2,obj_size=4,header=0,delimiter=comma"),
+                          "time=1,obj_id=2,obj_size=3,header=1,delimiter=comma,obj_id_is_num=1"),
 }
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -197,6 +198,24 @@ def validate(trace: Trace) -> None:
         raise TaskError("a csv trace needs -o csv=\"obj_id=COL[,time=COL,obj_size=COL,header=1,delimiter=comma]\"")
 
 
+def decompressed_csv(trace: Trace, shared: Path) -> Trace:
+    """libCacheSim reads zstd-compressed binary traces but only plain CSV: decompress a .csv.zst
+    once into the run's shared directory."""
+    out = shared / "traces" / trace.path.name[: -len(".zst")]
+    if not out.exists():
+        import zstandard
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        try:
+            with open(trace.path, "rb") as src, open(tmp, "wb") as dst:
+                zstandard.ZstdDecompressor().copy_stream(src, dst)
+        except zstandard.ZstdError as e:
+            tmp.unlink(missing_ok=True)
+            raise TaskError(f"trace {trace.path}: cannot decompress: {e}") from None
+        tmp.replace(out)
+    return dataclasses.replace(trace, path=out)
+
+
 def resolve(spec: str, trace_type: str | None, csv_spec: str | None, shared: Path) -> Trace:
     """`spec` is a sample name, a synthetic spec (`demo`, `zipf:alpha=1.0,n_req=100000`) or a path."""
     name, _ = _parse_synthetic(spec)
@@ -210,6 +229,8 @@ def resolve(spec: str, trace_type: str | None, csv_spec: str | None, shared: Pat
         ttype = trace_type or ("csv" if ".csv" in p.name else "oracleGeneral")
         t = Trace(p, ttype, csv_spec, p.name)
     validate(t)
+    if t.type == "csv" and t.path.suffix == ".zst":
+        t = decompressed_csv(t, shared)
     return t
 
 
