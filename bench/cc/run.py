@@ -108,8 +108,8 @@ def main() -> None:
     lines += ["Plots: `tput_vs_delay.png` (throughput against p95 delay, each scheme on each link), `cwnd.png` "
               "and `rtt.png` (cwnd and smoothed RTT over time, first flow, both links).", "",
               "Utilization is counted at the link (IP bytes linkem delivered between the first and last data "
-              "departure, over the capacity of that window); throughput is iperf3's goodput over the flow's "
-              "duration. Delays are one-way through linkem (10 ms propagation + queueing)."]
+              "departure, over the capacity of that window); throughput is iperf3's goodput (all flows' "
+              "received bytes) over that window. Delays are one-way through linkem (10 ms propagation + queueing)."]
     (here / "results.md").write_text("\n".join(lines) + "\n")
 
 
