@@ -34,6 +34,13 @@ from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 KEYS = ("throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "loss")
 
 
+def git_commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "bpf", "kmod", "py/policyforge/tasks/cc", "harness",
+                            "native/linkem"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return (r.stdout.strip() or "unknown") + (" (+ uncommitted changes in the measured parts)" if dirty else "")
+
+
 def synthesize(a: argparse.Namespace) -> Path:
     """Runs the engine's CLI once; returns the run directory."""
     run = ROOT / "runs" / time.strftime("cc-synth-%Y%m%d-%H%M%S")
@@ -107,7 +114,7 @@ def write(a, infos: list[dict], table: dict[str, dict]) -> None:
     reno = table["reno"]["score"]
     lines = [
         "# cc: offline synthesis vs. the kernel's congestion controls", "",
-        f"Machine: {machine()}. Link: linkem, 24 Mbit/s, 10 ms each way (20 ms RTT), droptail queue of "
+        f"Machine: {machine()}. Commit: {git_commit()}. Link: linkem, 24 Mbit/s, 10 ms each way (20 ms RTT), droptail queue of "
         f"one BDP; one iperf3 flow of {a.duration:g} s. Score: throughput / p95 one-way packet delay "
         "(Mbit/s per ms, PolicySmith's), higher is better.", ""]
     for k, info in enumerate(infos):
@@ -138,6 +145,9 @@ def write(a, infos: list[dict], table: dict[str, dict]) -> None:
                      f"{r['mean_delay_ms']:.1f} | {r['p95_delay_ms']:.1f} | {r['loss'] * 100:.2f} % |")
     lines += ["", "Delays are one-way (10 ms of it is propagation, so the score cannot exceed about 2.4). "
               "`seed:reno` and `seed:delay` are the task's hand-written seeds; winner N is synthesis N's.", ""]
+    notes = HERE / "synth_notes.md"           # hand-written reading of the numbers, kept across reruns
+    if notes.exists():
+        lines += [notes.read_text()]
     (HERE / "synth.md").write_text("\n".join(lines))
     (HERE / "synth.json").write_text(json.dumps({"machine": machine(), "duration_s": a.duration,
                                                  "repeats": a.repeats, "synthesis": infos,
