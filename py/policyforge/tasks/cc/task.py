@@ -166,7 +166,8 @@ class CCTask(Task):
         self.args4 = m.group(1).count(",") == 3    # (sk, ack, flag, rs) since 6.10, else (sk, rs)
         for f in ("pf_cc.bpf.c", "pf_cc_policy.h"):
             shutil.copy(ROOT / "bpf" / f, self.bpf_dir / f)
-        sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+        if str(ROOT) not in sys.path:            # harness/ is a top-level package of the checkout
+            sys.path.insert(0, str(ROOT))
         from harness import LinkSpec
         trace = self.opts["trace"]
         if trace == "lte":
