@@ -139,7 +139,7 @@ class CacheTask(Task):
         workdir.mkdir(parents=True, exist_ok=True)
         self.trace = traces.resolve(self.opts["trace"], self.opts["trace_type"] or None,
                                     self.opts["csv"] or None, workdir)
-        fp = self._footprint(self.trace)
+        fp = self._footprint(self.trace, workdir)
         self.n_req = fp["n_req"]
         self.n_obj = fp["n_obj"]
         self.footprint = fp["bytes"] if self.opts["byte_miss"] else fp["n_obj"]
@@ -151,8 +151,11 @@ class CacheTask(Task):
             lru = self._simulate(self.screen_trace, ["--algo", "lru"])
             self.screen_floor = 0.97 * self._hit_ratio(lru)
 
-    def _footprint(self, trace: traces.Trace) -> dict:
-        cache = trace.path.parent / (trace.path.name + f".footprint{'-bytes' if self.opts['byte_miss'] else ''}.json")
+    def _footprint(self, trace: traces.Trace, workdir: Path) -> dict:
+        # cached in the run's directory, never beside the user's trace; keyed by the file's identity
+        st = trace.path.stat()
+        cache = workdir / "traces" / (f"{trace.path.name}.{st.st_size}.{st.st_mtime_ns}"
+                                      f".footprint{'-bytes' if self.opts['byte_miss'] else ''}.json")
         try:
             return json.loads(cache.read_text())
         except (OSError, ValueError):
@@ -167,9 +170,10 @@ class CacheTask(Task):
         if fp["n_req"] == 0:
             raise TaskError(f"trace {trace.path} holds no request")
         try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(fp))
         except OSError:
-            pass  # read-only trace directory: recompute next time
+            pass  # cannot write the cache: recompute next time
         return fp
 
     def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None) -> dict:
