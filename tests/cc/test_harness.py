@@ -102,3 +102,28 @@ def test_namespaces_go_on_errors_and_after_a_killed_run(tmp_path):
     time.sleep(0.2)
     assert "pfs4194303x0" in cleanup_stale()
     assert orphan.wait(timeout=5) != 0                       # the process left inside was killed
+
+
+def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
+    """SIGINT while iperf3 runs: the runner's exits remove namespaces, linkem and iperf3."""
+    import signal
+    import sys
+    code = ("from harness import *\n"
+            "run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec('cubic', 0, 20)]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "py")]))
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(f"pfs{child.pid}x" in n for n in _netns_names()):
+        time.sleep(0.1)
+    assert any(f"pfs{child.pid}x" in n for n in _netns_names()), "the run did not start"
+    time.sleep(1.5)                                           # iperf3 is running now
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=15) != 0 and "KeyboardInterrupt" in child.stderr.read()
+    assert not [n for n in _netns_names() if f"{child.pid}x" in n]
+    time.sleep(0.3)
+    linkem = subprocess.run(["pgrep", "-f", f"--dev-a pfa{child.pid}x"], capture_output=True, text=True).stdout
+    assert linkem.split() == []
+
+
+def _netns_names():
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()

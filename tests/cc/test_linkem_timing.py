@@ -53,6 +53,13 @@ def test_droptail_queue_limit_and_random_loss(tmp_path):
     wait_ms = (sent["deq"] - sent["enq"]) / 1e6
     assert wait_ms.max() < 21 + 0.5, wait_ms.max()
 
+    with Dumbbell(LinkSpec(rate_mbps=12, delay_ms=DELAY_MS, queue_bytes=15000), tmp_path / "b") as db:
+        _blast_udp(db, 24, seconds=1)
+    sent = _data_packets(tmp_path / "b" / "linkem.bin")
+    sent = sent[sent["dropped"] == 0]
+    wait_ms = (sent["deq"] - sent["enq"]) / 1e6
+    assert 8 < wait_ms.max() < 11 + 0.5, wait_ms.max()          # 15000 bytes = 10 packets of 1 ms
+
     with Dumbbell(LinkSpec(rate_mbps=None, delay_ms=DELAY_MS, loss=0.1), tmp_path / "l") as db:
         _blast_udp(db, 10, seconds=1)
     data = _data_packets(tmp_path / "l" / "linkem.bin")
