@@ -12,15 +12,6 @@ LOG_RECORD = np.dtype([("dir", "u1"), ("dropped", "u1"), ("size", "<u2"), ("pad"
 LOG_ORIGIN = 255   # linkem's first record: enq = the clock at which the traces' time 0 lies
 
 
-def first_data_s(log: Path, direction: int = 0) -> float | None:
-    """When (s after linkem's time 0) the first packet of the direction entered the link."""
-    rec = np.fromfile(log, dtype=LOG_RECORD)
-    origin, data = rec[rec["dir"] == LOG_ORIGIN], rec[rec["dir"] == direction]
-    if not origin.size or not data.size:
-        return None
-    return float((int(data["enq"].min()) - int(origin["enq"][0])) / 1e9)
-
-
 def link_window(log: Path, direction: int = 0) -> dict | None:
     """What crossed the bottleneck (Pantheon counts at the link, as mm-link's log does):
     delivered bytes and the window from the first to the last departure, in s after

@@ -85,8 +85,3 @@ def constant_rate_trace(path: str | Path, rate_mbps: float, seconds: float = 1.0
         per_ms[last] -= 1
         per_ms[-1] += 1
     return _write(Path(path), per_ms)
-
-
-def bench_trace() -> Path:
-    """The committed variable-rate (LTE-like) trace, written by traces/make_traces.py."""
-    return TRACE_DIR / "lte.trace"

@@ -50,8 +50,8 @@ def test_bad_traces_and_descriptions(tmp_path):
         Experiment(LinkSpec(), [FlowSpec("cubic", 0, 0.1)]).validate()
 
 
-def test_trace_rates():
-    assert abs(trace_rate_mbps(constant_rate_trace("/tmp/pf-c7-%d.trace" % os.getpid(), 7.3)) - 7.3) < 0.01
+def test_trace_rates(tmp_path):
+    assert abs(trace_rate_mbps(constant_rate_trace(tmp_path / "c7.trace", 7.3)) - 7.3) < 0.01
     lte = read_trace(LTE)
     assert lte == sorted(lte) and 4 < trace_rate_mbps(LTE) < 40
     assert LinkSpec(rate_mbps=None, trace=str(LTE)).bdp_pkts() > 4
