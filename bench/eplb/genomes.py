@@ -1,15 +1,17 @@
 """bench/eplb/genomes.py: does the EPLB search space hold rules that beat DeepSeek's?
 
-    .venv/bin/python bench/eplb/genomes.py
+    .venv/bin/python bench/eplb/genomes.py [--winner RUN/best.json ...]
 
 Hand-made genomes in the offline generator's DSL, each checked and evaluated through the
 task's own interface (g++ -Wall -Werror, sandboxed runner, validator, plan on window i,
 score on window i+1) at L=58, E=256, R=288, G=8, N=4, M=32, against the reference rules,
 on the search workload (drifting, seed 0) and on workloads the rules were not chosen on
-(drifting seed 1, bursty, static). Writes bench/eplb/genomes.md and genomes.json.
+(drifting seed 1, bursty, static). --winner adds the winner of a `policyforge run eplb` (its
+best.json) as one more row. Writes bench/eplb/genomes.md and genomes.json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -36,7 +38,24 @@ WORKLOADS = [("drifting", 0, "search workload"), ("drifting", 1, "held out: othe
              ("bursty", 0, "held out: bursts, no drift"), ("static", 0, "held out: skew only")]
 
 
+def add_winners(paths: list[str]) -> list[str]:
+    """Rows for synthesis winners; returns the commands of their runs."""
+    commands = []
+    for path in paths:
+        best = json.loads(Path(path).read_text())
+        win = best["winner"]
+        name = f"synthesis winner ({Path(best['run']).name}, candidate {win['id']})"
+        GENOMES[name] = {h: win["genome"][h] for h in REFERENCE if win["genome"][h] != REFERENCE[h]}
+        command = "policyforge" + best["command"][best["command"].index(" run "):]
+        commands.append(f"{name}: `{command}` (commit {best['commit']}, {best['candidates']} candidates, "
+                        f"{best['date']})")
+    return commands
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--winner", action="append", default=[], help="best.json of a policyforge run eplb")
+    runs = add_winners(ap.parse_args().winner)
     rows = {name: {} for name in GENOMES}
     with tempfile.TemporaryDirectory(prefix="pf-eplb-genomes-") as tmp:
         for kind, seed, _ in WORKLOADS:
@@ -52,13 +71,13 @@ def main() -> None:
                     "worst_window": ev.metrics.get("worst_window") if ev and ev.ok else None,
                     "runtime_ms": ev.metrics.get("runtime_ms") if ev and ev.ok else None}
                 print(f"{kind}-{seed} {name}: {rows[name][f'{kind}-{seed}']}", flush=True)
-    write(rows)
+    write(rows, runs)
 
 
-def write(rows: dict) -> None:
+def write(rows: dict, runs: list[str]) -> None:
     here = Path(__file__).parent
-    cmd = "python bench/eplb/genomes.py"
-    (here / "genomes.json").write_text(json.dumps({"machine": machine(), "command": cmd, "genomes": {
+    cmd = "python bench/eplb/genomes.py" + "".join(" --winner RUN/best.json" for _ in runs)
+    (here / "genomes.json").write_text(json.dumps({"machine": machine(), "command": cmd, "runs": runs, "genomes": {
         n: dict(REFERENCE, **c) for n, c in GENOMES.items()}, "results": rows}, indent=2))
     keys = [f"{k}-{s}" for k, s, _ in WORKLOADS]
     ref = rows["reference (DeepSeek's rules)"]
@@ -85,6 +104,9 @@ def write(rows: dict) -> None:
         won = [k for k in keys if rows[name][k]["valid"] and ref[k]["valid"]
                and rows[name][k]["balancedness"] > ref[k]["balancedness"]]
         lines.append(f"- {name} beats the reference on: {', '.join(won) or 'none'}")
+    if runs:
+        lines += ["", "Synthesis runs (offline generator, default options: drifting workload, seed 0):", ""]
+        lines += [f"- {r}" for r in runs]
     lines += ["", "Genomes (offline-generator DSL; `history` is the mean window load so far):", ""]
     for name, change in GENOMES.items():
         g = dict(REFERENCE, **change)
