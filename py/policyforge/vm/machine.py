@@ -98,8 +98,17 @@ def probe_accel(kernel: Path | None = None, timeout_s: float = 6.0) -> str:
     _accel_cache = "tcg"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return _accel_cache
+    # the answer depends on the host kernel and qemu: remember it next to the image
+    remembered = cache_dir() / f"accel-{os.uname().release}"
+    if remembered.exists() and kernel is None:
+        _accel_cache = remembered.read_text().strip()
+        return _accel_cache
     if boots_to_userspace("kvm", kernel or image_dir() / "vmlinuz", timeout_s):
         _accel_cache = "kvm"
+    try:
+        remembered.write_text(_accel_cache + "\n")
+    except OSError:
+        pass
     return _accel_cache
 
 
@@ -161,7 +170,7 @@ class VM:
     def __init__(self, memory_mb: int = 2048, cpus: int = 2, boot_timeout_s: float = 90.0):
         self.image = image_dir()
         self.memory_mb, self.cpus, self.boot_timeout_s = memory_mb, cpus, boot_timeout_s
-        self.accel = probe_accel(self.image / "vmlinuz")
+        self.accel = probe_accel()
         self.work = Path(tempfile.mkdtemp(prefix=f"pf-vm-{os.getpid()}-"))
         self.xfer = self.work / "xfer"      # shared into the guest at /work/xfer
         self.xfer.mkdir()
@@ -170,6 +179,7 @@ class VM:
         self._pending = b""
         self._next_id = 1
         self.boot_s = 0.0
+        self.grace_s = 20.0     # past a command's own timeout, silence means the guest hung
 
     @property
     def console_log(self) -> Path:
@@ -255,7 +265,7 @@ class VM:
         rid = self._next_id
         self._next_id += 1
         self.sock.sendall(json.dumps({"id": rid, "sh": sh, "timeout": timeout_s, "cwd": cwd}).encode() + b"\n")
-        reply = self._read_reply(lambda r: r.get("id") == rid, timeout_s + 20)
+        reply = self._read_reply(lambda r: r.get("id") == rid, timeout_s + self.grace_s)
         if reply is None:
             raise GuestCrash("hang", self.console_tail())
         return CommandResult(reply["rc"], reply["stdout"], reply["stderr"], reply.get("timed_out", False))

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""VM regression benchmark: congestion-control winners as real kernel modules in the
+policyforge VM (Debian 6.1 guest, Mininet dumbbell, htb + netem bottleneck) against the
+kernel's cubic, reno, bbr and vegas on the standard links, plus a fidelity table: the same
+scheme on the same link spec on the host (linkem) and in the VM (netem).
+
+    make vm-bench                      # = .venv/bin/python bench/vm/run.py
+    bench/vm/run.py --duration 10 --no-check --out bench/vm
+
+Winners are the policy_cong_control() sources in bench/vm/winners/*.c (module pf_<stem>).
+Writes results.json, results.md, vm_schemes.png. Exit 1 when a winner's throughput falls more
+than TOLERANCE below the committed results.json on a link, or its mean RTT grows beyond it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
+
+from policyforge.vm.experiment import KERNEL_SCHEMES, evaluate_candidate, run_experiment  # noqa: E402
+from policyforge.vm.machine import VM  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LINKS = {"24 Mbit/s, 20 ms RTT": {"rate_mbps": 24.0, "delay_ms": 10.0},
+         "10 Mbit/s, 80 ms RTT, 0.5% loss": {"rate_mbps": 10.0, "delay_ms": 40.0, "loss": 0.005}}
+# A winner regresses when its throughput drops by more than 15% or its mean RTT rises by more
+# than 25% against the committed run on the same link (TCG timing noise is ~5-10% run to run).
+TOLERANCE = {"throughput_mbps": 0.15, "mean_rtt_ms": 0.25}
+# Host (linkem) vs VM (netem): agreement within 20% on throughput and on mean RTT.
+FIDELITY_TOLERANCE = 0.20
+FIDELITY_SCHEMES = ("cubic", "reno")
+
+
+def experiment(link: dict, scheme: str, duration: float) -> dict:
+    return {"name": scheme, "link": dict({"trace": None, "queue_pkts": None, "queue_bytes": None, "loss": 0.0}, **link),
+            "flows": [{"scheme": scheme, "start_s": 0.0, "duration_s": duration}]}
+
+
+def summary(result: dict) -> dict:
+    return {k: result.get(k) for k in ("throughput_mbps", "mean_rtt_ms", "p95_rtt_ms", "retransmits")}
+
+
+def host_run(link: dict, scheme: str, duration: float) -> dict | None:
+    """The same experiment on the host harness (linkem); None if the host cannot run it."""
+    from harness import Experiment, HarnessError, run_experiment as host_experiment
+    try:
+        r = host_experiment(Experiment.from_json(json.dumps(experiment(link, scheme, duration))))
+    except HarnessError as e:
+        print(f"host {scheme}: {e}", file=sys.stderr)
+        return None
+    rtts = [p["rtt_ms"] for f in r["flows"] for p in f["series"] if p["rtt_ms"]]
+    return {"throughput_mbps": r["throughput_mbps"], "mean_rtt_ms": sum(rtts) / len(rtts) if rtts else None}
+
+
+def check_regressions(rows: list[dict], committed: Path) -> list[str]:
+    if not committed.exists():
+        return []
+    before = {(r["link"], r["scheme"]): r for r in json.loads(committed.read_text())["rows"]}
+    problems = []
+    for row in rows:
+        old = before.get((row["link"], row["scheme"]))
+        if not row["winner"] or not old or not row.get("ok") or not old.get("ok"):
+            continue
+        if row["throughput_mbps"] < old["throughput_mbps"] * (1 - TOLERANCE["throughput_mbps"]):
+            problems.append(f"{row['scheme']} on {row['link']}: throughput {row['throughput_mbps']:.2f} < "
+                            f"{old['throughput_mbps']:.2f} Mbit/s - {TOLERANCE['throughput_mbps']:.0%}")
+        if old.get("mean_rtt_ms") and row.get("mean_rtt_ms") and \
+                row["mean_rtt_ms"] > old["mean_rtt_ms"] * (1 + TOLERANCE["mean_rtt_ms"]):
+            problems.append(f"{row['scheme']} on {row['link']}: mean RTT {row['mean_rtt_ms']:.1f} > "
+                            f"{old['mean_rtt_ms']:.1f} ms + {TOLERANCE['mean_rtt_ms']:.0%}")
+    return problems
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    links = list(dict.fromkeys(r["link"] for r in rows))
+    fig, axes = plt.subplots(1, len(links), figsize=(6 * len(links), 4.5), squeeze=False)
+    for ax, link in zip(axes[0], links):
+        for r in rows:
+            if r["link"] == link and r.get("ok"):
+                ax.scatter(r["mean_rtt_ms"], r["throughput_mbps"], marker="*" if r["winner"] else "o", s=80)
+                ax.annotate(r["scheme"], (r["mean_rtt_ms"], r["throughput_mbps"]), textcoords="offset points",
+                            xytext=(4, 4))
+        ax.set_title(f"VM (netem): {link}")
+        ax.set_xlabel("mean RTT (ms, iperf3)")
+        ax.set_ylabel("throughput (Mbit/s)")
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "vm_schemes.png", dpi=110)
+
+
+def fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def write_markdown(report: dict, out: Path) -> None:
+    lines = ["# VM benchmark: winners as kernel modules vs kernel CCs (Mininet + netem)", "",
+             f"Machine: {report['machine']}. Command: `{report['command']}`. Commit {report['commit']}. "
+             f"Accelerator: {report['accel']}. Flow: one iperf3 flow, {report['duration_s']:g} s.", "",
+             f"Regression rule: a winner fails when its throughput drops more than "
+             f"{TOLERANCE['throughput_mbps']:.0%} or its mean RTT rises more than {TOLERANCE['mean_rtt_ms']:.0%} "
+             "against the committed results.json.", "",
+             "| link | scheme | winner | throughput (Mbit/s) | mean RTT (ms) | p95 RTT (ms) | retransmits |",
+             "|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        if r.get("ok"):
+            lines.append(f"| {r['link']} | {r['scheme']} | {'yes' if r['winner'] else ''} | "
+                         f"{fmt(r['throughput_mbps'])} | {fmt(r['mean_rtt_ms'], '.1f')} | {fmt(r['p95_rtt_ms'], '.1f')} | "
+                         f"{r['retransmits']} |")
+        else:
+            lines.append(f"| {r['link']} | {r['scheme']} | {'yes' if r['winner'] else ''} | failed: {r['failure']} | | | |")
+    lines += ["", f"## Fidelity: host (linkem) vs VM (netem), tolerance {FIDELITY_TOLERANCE:.0%}", "",
+              "| link | scheme | host Mbit/s | VM Mbit/s | host mean RTT | VM mean RTT | within tolerance |",
+              "|---|---|---|---|---|---|---|"]
+    for f in report["fidelity"]:
+        lines.append(f"| {f['link']} | {f['scheme']} | {fmt(f['host_mbps'])} | {fmt(f['vm_mbps'])} | "
+                     f"{fmt(f['host_rtt_ms'], '.1f')} | {fmt(f['vm_rtt_ms'], '.1f')} | {f['agree']} |")
+    lines += ["", "Regressions: " + ("; ".join(report["regressions"]) or "none"), ""]
+    (out / "results.md").write_text("\n".join(lines))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--no-check", action="store_true", help="do not compare with the committed results")
+    ap.add_argument("--no-fidelity", action="store_true")
+    args = ap.parse_args()
+    committed_copy = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else None
+    winners = sorted((HERE / "winners").glob("*.c"))
+    rows = []
+    t0 = time.time()
+    with VM() as vm:
+        print(f"VM up in {vm.boot_s:.1f} s ({vm.accel})", flush=True)
+        for link_name, link in LINKS.items():
+            for scheme in KERNEL_SCHEMES:
+                r = run_experiment(vm, experiment(link, scheme, args.duration))
+                rows.append(dict(link=link_name, scheme=scheme, winner=False, ok=True, **summary(r)))
+                print(rows[-1], flush=True)
+            for path in winners:
+                name = "pf_" + path.stem
+                out = evaluate_candidate(vm, path.read_text(), name, experiment(link, name, args.duration))
+                row = dict(link=link_name, scheme=name, winner=True, ok=out["ok"])
+                row.update(summary(out["result"]) if out["ok"] else {"failure": f"{out['failure']}: {out['detail'][:200]}"})
+                rows.append(row)
+                print(row, flush=True)
+        accel = vm.accel
+    fidelity = []
+    if not args.no_fidelity:
+        for link_name, link in LINKS.items():
+            for scheme in FIDELITY_SCHEMES:
+                host = host_run(link, scheme, args.duration)
+                vm_row = next(r for r in rows if r["link"] == link_name and r["scheme"] == scheme)
+                agree = host is not None and all(
+                    host[k] and vm_row[k] and abs(vm_row[k] - host[k]) <= FIDELITY_TOLERANCE * host[k]
+                    for k in ("throughput_mbps", "mean_rtt_ms"))
+                fidelity.append({"link": link_name, "scheme": scheme,
+                                 "host_mbps": host and host["throughput_mbps"], "vm_mbps": vm_row["throughput_mbps"],
+                                 "host_rtt_ms": host and host["mean_rtt_ms"], "vm_rtt_ms": vm_row["mean_rtt_ms"],
+                                 "agree": agree})
+                print(fidelity[-1], flush=True)
+    regressions = [] if args.no_check or committed_copy is None else \
+        check_regressions(rows, HERE / "results.json")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    report = {"machine": f"{platform.node()} ({platform.machine()}, {_cpus()} CPUs, host kernel {platform.release()})",
+              "command": "python bench/vm/run.py " + " ".join(sys.argv[1:]), "commit": commit, "accel": accel,
+              "duration_s": args.duration, "elapsed_s": round(time.time() - t0, 1), "tolerance": TOLERANCE,
+              "fidelity_tolerance": FIDELITY_TOLERANCE, "rows": rows, "fidelity": fidelity,
+              "regressions": regressions}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_markdown(report, args.out)
+    plot(rows, args.out)
+    for p in regressions:
+        print("REGRESSION:", p, file=sys.stderr)
+    return 1 if regressions else 0
+
+
+def _cpus() -> int:
+    import os
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
