@@ -63,4 +63,8 @@ cp "$WORK/provision.log" "$WORK/out/"
 echo "built $(date -u +%FT%TZ) in $(( $(date +%s) - START )) s from $MIRROR" > "$WORK/out/ready"
 rm -rf "$OUT"; mv "$WORK/out" "$OUT"
 ln -sfn "$KEY" "$CACHE/current"
+# older images (other keys) are dead weight: 6 GB sparse each
+for old in "$CACHE"/*/ready; do
+  d=$(dirname "$old"); [ "$(basename "$d")" = "$KEY" ] || rm -rf "$d"
+done
 echo "vm image built in $(( $(date +%s) - START )) s: $OUT"

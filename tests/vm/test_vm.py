@@ -102,3 +102,14 @@ def test_hung_guest_is_detected(vm):
         os.kill(vm.proc.pid, signal.SIGCONT)
     vm.restart()
     assert vm.run("echo back").stdout == "back\n"
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    env = dict(os.environ, PF_VM_CACHE=str(tmp_path / "no-image"), PYTHONPATH=str(ROOT / "py"))
+    import sys
+    r = subprocess.run([sys.executable, "-m", "policyforge.vm", "run", "true"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"policyforge.vm: no VM image in {tmp_path / 'no-image'}: run `make vm` (scripts/vm-build.sh) first"]
+    r = subprocess.run([sys.executable, "-m", "policyforge.vm", "exp", str(tmp_path / "missing.json")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

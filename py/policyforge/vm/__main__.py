@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "bench":
             return subprocess.call([sys.executable, str(REPO_ROOT / "bench" / "vm" / "run.py"), *args.rest])
+        if args.cmd == "exp":      # read the inputs before paying for a boot
+            try:
+                experiment = json.loads(args.experiment.read_text())
+                policy = args.policy.read_text() if args.policy else None
+            except (OSError, ValueError) as e:
+                raise VmError(f"cannot read the experiment or policy: {e}") from None
         with VM() as vm:
             if args.cmd == "run":
                 r = vm.run(" ".join(args.command) or "true", timeout_s=600)
@@ -40,12 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write(r.stderr)
                 return r.rc
             from .experiment import evaluate_candidate, run_experiment
-            try:
-                experiment = json.loads(args.experiment.read_text())
-            except (OSError, ValueError) as e:
-                raise VmError(f"cannot read the experiment {args.experiment}: {e}") from None
-            if args.policy:
-                out = evaluate_candidate(vm, args.policy.read_text(), "pf_cand", experiment)
+            if policy is not None:
+                out = evaluate_candidate(vm, policy, "pf_cand", experiment)
             else:
                 out = {"ok": True, "result": run_experiment(vm, experiment)}
             print(json.dumps(out, indent=1))
