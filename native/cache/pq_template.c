@@ -7,9 +7,9 @@
  * priority. Ties go to the object whose priority was set earliest, which makes the
  * LFU seed evict exactly like libCacheSim's LFU (FIFO among equal counts).
  *
- * Data structures, all owned here: an indexed 4-ary min-heap of entries, an
- * open-addressing hash map obj_id -> entry, and a ghost ring of recently evicted objects
- * (as many as the cache holds) with their own map. Cache-wide percentiles are estimated
+ * Data structures, all owned here: an indexed 4-ary min-heap of entries, a ghost ring of
+ * recently evicted objects (as many as the cache holds), and one open-addressing hash map
+ * obj_id -> cached entry or ghost slot, so an object moves between the two in place. Cache-wide percentiles are estimated
  * from a fixed-size sample of the cached objects, refreshed every PF_STATS_PERIOD
  * requests: amortized O(1) per request.
  *
@@ -57,6 +57,7 @@ double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
 #define PF_STATS_PERIOD 1024
 #define PF_STATS_SAMPLE 256
 #define PF_EMPTY UINT32_MAX
+#define PF_GHOST 0x80000000u  /* map value flag: the rest is a ghost ring slot, not an entry */
 
 typedef struct {
   obj_id_t id;
@@ -97,10 +98,9 @@ typedef struct {
   uint32_t n_free;
   pf_node *heap;   /* 4-ary min-heap on (prio, tie) */
   uint32_t heap_n;
-  pf_map index;
+  pf_map objects;  /* cached objects and ghosts */
   pf_ghost *ghosts;
   uint32_t ghost_cap, ghost_head;
-  pf_map ghost_index;
   struct pf_ctx ctx;
   uint64_t seq, now;
   uint64_t misses_window, ghost_hits_window;
@@ -128,6 +128,14 @@ static uint32_t map_get(const pf_map *m, obj_id_t k) {
   for (uint64_t i = pf_hash(k) & m->mask;; i = (i + 1) & m->mask) {
     if (m->slots[i].val == PF_EMPTY) return PF_EMPTY;
     if (m->slots[i].key == k) return m->slots[i].val;
+  }
+}
+
+/* the slot holding k, or NULL; valid until the next map_put or map_del */
+static pf_slot *map_find(pf_map *m, obj_id_t k) {
+  for (uint64_t i = pf_hash(k) & m->mask;; i = (i + 1) & m->mask) {
+    if (m->slots[i].val == PF_EMPTY) return NULL;
+    if (m->slots[i].key == k) return &m->slots[i];
   }
 }
 
@@ -284,10 +292,9 @@ void *cache_init_hook(const common_cache_params_t params) {
   s->entries = malloc(guess * sizeof(pf_entry));
   s->heap = malloc(guess * sizeof(pf_node));
   s->free_list = malloc(guess * sizeof(uint32_t));
-  map_init(&s->index, guess);
+  map_init(&s->objects, 2 * (uint64_t)guess);
   s->ghost_cap = guess;
   s->ghosts = calloc(guess, sizeof(pf_ghost));
-  map_init(&s->ghost_index, guess);
   s->ctx.cache_size = (double)params.cache_size;
   s->rng = 0x2545F4914F6CDD1DULL;
   return s;
@@ -296,8 +303,8 @@ void *cache_init_hook(const common_cache_params_t params) {
 void cache_hit_hook(void *data, const request_t *req) {
   pf_state *s = data;
   tick(s);
-  uint32_t e = map_get(&s->index, req->obj_id);
-  if (e == PF_EMPTY) return;
+  uint32_t e = map_get(&s->objects, req->obj_id);
+  if (e == PF_EMPTY || (e & PF_GHOST)) return;
   pf_entry *x = &s->entries[e];
   x->f.count += 1;
   x->f.last_access = (double)s->now;
@@ -333,55 +340,53 @@ void cache_miss_hook(void *data, const request_t *req) {
   x->f.count = 1;
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
-  uint32_t g = map_get(&s->ghost_index, req->obj_id);
-  if (g != PF_EMPTY) {
-    pf_ghost *gh = &s->ghosts[g];
+  pf_slot *known = map_find(&s->objects, req->obj_id);
+  if (known && (known->val & PF_GHOST)) {
+    pf_ghost *gh = &s->ghosts[known->val & ~PF_GHOST];
     x->f.ghost_count = gh->count;
     x->f.ghost_age = gh->age;
     x->f.ghost_gap = (double)s->now - gh->evict_time;
     gh->live = 0;
-    map_del(&s->ghost_index, req->obj_id);
     s->ghost_hits_window++;
+    known->val = e;  /* the ghost becomes the cached object */
+  } else {
+    map_put(&s->objects, req->obj_id, e);
   }
-  map_put(&s->index, req->obj_id, e);
   pf_node n = keyed(s, e);
   heap_set(s, s->heap_n++, n);
   sift_up(s, s->heap_n - 1);
 }
 
-static void remember(pf_state *s, const pf_entry *x) {
-  /* the ghost ring holds as many objects as the cache does */
-  if (s->heap_n + 1 > s->ghost_cap) {
-    uint32_t cap = s->ghost_cap * 2;
-    pf_ghost *g = calloc(cap, sizeof(pf_ghost));
-    pf_map idx;
-    map_init(&idx, cap);
-    for (uint32_t i = 0; i < s->ghost_cap; i++) {
-      uint32_t j = (s->ghost_head + i) % s->ghost_cap;
-      g[i] = s->ghosts[j];
-      if (g[i].live) map_put(&idx, g[i].id, i);
-    }
-    free(s->ghosts);
-    free(s->ghost_index.slots);
-    s->ghosts = g;
-    s->ghost_index = idx;
-    s->ghost_head = s->ghost_cap;
-    s->ghost_cap = cap;
+/* the ghost ring holds as many objects as the cache does: double it, oldest first */
+static void grow_ghosts(pf_state *s) {
+  uint32_t cap = s->ghost_cap * 2;
+  pf_ghost *g = calloc(cap, sizeof(pf_ghost));
+  for (uint32_t i = 0; i < s->ghost_cap; i++) {
+    g[i] = s->ghosts[(s->ghost_head + i) % s->ghost_cap];
+    if (g[i].live) map_find(&s->objects, g[i].id)->val = i | PF_GHOST;
   }
+  free(s->ghosts);
+  s->ghosts = g;
+  s->ghost_head = s->ghost_cap;
+  s->ghost_cap = cap;
+}
+
+/* the victim's map value turns into its ghost slot in place; the oldest ghost is forgotten */
+static void remember(pf_state *s, const pf_entry *x) {
+  if (s->heap_n + 1 > s->ghost_cap) grow_ghosts(s);
   pf_ghost *slot = &s->ghosts[s->ghost_head];
-  if (slot->live) map_del(&s->ghost_index, slot->id);
+  if (slot->live) map_del(&s->objects, slot->id);
   slot->id = x->id;
   slot->count = x->f.count;
   slot->age = (double)s->now - x->f.insert_time;
   slot->evict_time = (double)s->now;
   slot->live = 1;
-  map_put(&s->ghost_index, x->id, s->ghost_head);
+  map_find(&s->objects, x->id)->val = s->ghost_head | PF_GHOST;
   s->ghost_head = (s->ghost_head + 1) % s->ghost_cap;
 }
 
-static void drop(pf_state *s, uint32_t e) {
+static void release(pf_state *s, uint32_t e) {
   heap_remove(s, e);
-  map_del(&s->index, s->entries[e].id);
   s->free_list[s->n_free++] = e;
 }
 
@@ -391,14 +396,16 @@ obj_id_t cache_eviction_hook(void *data, const request_t *req) {
   uint32_t e = s->heap[0].e;
   obj_id_t victim = s->entries[e].id;
   remember(s, &s->entries[e]);
-  drop(s, e);
+  release(s, e);
   return victim;
 }
 
 void cache_remove_hook(void *data, obj_id_t obj_id) {
   pf_state *s = data;
-  uint32_t e = map_get(&s->index, obj_id);
-  if (e != PF_EMPTY) drop(s, e);
+  uint32_t e = map_get(&s->objects, obj_id);
+  if (e == PF_EMPTY || (e & PF_GHOST)) return;
+  map_del(&s->objects, obj_id);
+  release(s, e);
 }
 
 void cache_free_hook(void *data) {
@@ -406,8 +413,7 @@ void cache_free_hook(void *data) {
   free(s->entries);
   free(s->heap);
   free(s->free_list);
-  free(s->index.slots);
+  free(s->objects.slots);
   free(s->ghosts);
-  free(s->ghost_index.slots);
   free(s);
 }
