@@ -139,8 +139,8 @@ def main() -> None:
                      f"{'met' if t >= 20 * r['Python PluginCache (libcachesim wheel)'] else 'NOT met'} "
                      f"({t / r['Python PluginCache (libcachesim wheel)']:.1f}x).  ")
     lines += ["", "The floor row is libCacheSim's plugin path with no policy work: it runs near native speed, so",
-              "the gap is the template's own work per request (the heap, its object map, the ghost ring and",
-              "its map: about ten random memory accesses). Native LRU itself is only ~10-16x the Python",
+              "the gap is the template's own work per request (the heap, its map of objects and ghosts, the",
+              "ghost ring and statistics: several random memory accesses). Native LRU itself is only ~10-16x the Python",
               "plugin here, so 20x the Python plugin is above native LRU's own speed on this machine.", "",
               "The Python plugin path is measured on the first 100,000 requests (it is too slow for more).",
               "Wall-clock rates are in results.json (`speed_per_wall_s`).", "",
