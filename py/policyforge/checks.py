@@ -10,7 +10,7 @@ import re
 
 ALLOWED_CALLS = {"pf_div", "pf_min", "pf_max", "pf_log", "log", "log2", "log10", "log1p", "sqrt",
                  "exp", "fabs", "floor", "ceil", "fmin", "fmax", "pow"}
-KEYWORDS = {"if", "else", "return", "sizeof", "double", "int", "long", "unsigned", "const", "struct",
+KEYWORDS = {"if", "else", "return", "sizeof", "while", "for", "do", "switch", "double", "int", "long", "unsigned", "const", "struct",
             "float", "char", "short", "signed"}
 FORBIDDEN_WORDS = {
     "for": "loops are not allowed (priority() must run in constant time)",
