@@ -40,6 +40,12 @@ def queue_pkts(link: dict) -> int:
     return max(4, int(rate * 1e6 / 8 * (2 * link.get("delay_ms", 10.0) / 1000) / 1500))
 
 
+def in_flight_pkts(link: dict) -> int:
+    """Packets that sit in netem's delay line at full rate: rate x one-way delay."""
+    rate = link.get("rate_mbps") or 0
+    return int(rate * 1e6 / 8 * link.get("delay_ms", 10.0) / 1000 / 1500) + 1
+
+
 def build_net(link: dict):
     from mininet.link import Link, TCLink
     from mininet.net import Mininet
@@ -50,7 +56,9 @@ def build_net(link: dict):
     net.addLink(snd, s1)
     net.addLink(rcv, s2)
     delay = f"{link.get('delay_ms', 10.0):g}ms"
-    data_dir = {"delay": delay, "max_queue_size": queue_pkts(link)}
+    # netem's limit counts the packets in its delay line too: add the one-way BDP so the
+    # droptail backlog matches linkem's queue (else cubic/reno lose a third of the rate)
+    data_dir = {"delay": delay, "max_queue_size": queue_pkts(link) + in_flight_pkts(link)}
     if link.get("rate_mbps"):
         data_dir["bw"] = float(link["rate_mbps"])
     if link.get("loss"):
