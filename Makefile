@@ -5,7 +5,6 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PF    := $(VENV)/bin/policyforge
 TASK  ?= cache
-ROUNDS ?=
 ARGS  ?=
 
 .PHONY: deps build demo test synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench clean
