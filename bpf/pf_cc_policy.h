@@ -1,7 +1,8 @@
 /*
  * The policy ABI shared by the eBPF (bpf/pf_cc.bpf.c) and kernel-module (kmod/pf_cc_mod.c)
  * templates: what a generated policy_cong_control() reads, the safe arithmetic helpers it
- * may call, and the history bookkeeping both templates run before calling it.
+ * may call, and the history bookkeeping and state filling (pf_fill_state) both templates run
+ * before calling it.
  *
  * Everything is integer-only (kernel code: no floating point). Values are s64 so that
  * differences never wrap. The policy returns the next cwnd in packets; the template
@@ -130,6 +131,48 @@ static __always_inline void pf_observe(struct pf_cc_store *st, s64 now_us, s64 r
 		st->cur_start_us = now_us;
 	if (srtt_us > 0 && now_us - st->cur_start_us >= srtt_us)
 		pf_close_window(st, now_us);
+}
+
+/*
+ * Per-ACK glue both templates run before the policy: fold the rate sample into the history
+ * and fill the policy's view of the connection. cwnd is an argument because the module reads
+ * it through tcp_snd_cwnd() while BPF reads the field. Needs struct tcp_sock and
+ * struct rate_sample, so the includer brings the kernel's types (vmlinux.h or net/tcp.h) first.
+ */
+static __always_inline void pf_fill_state(struct pf_cc_store *st, struct pf_cc_state *s,
+					  const struct tcp_sock *tp, s64 cwnd, s64 ca_state,
+					  const struct rate_sample *rs)
+{
+	s64 rate = 0;
+
+	if (rs->interval_us > 0 && rs->delivered > 0)
+		rate = pf_div((s64)rs->delivered * 1000000, rs->interval_us);
+	pf_observe(st, tp->tcp_mstamp, rs->rtt_us, tp->srtt_us >> 3, rs->delivered, rs->losses,
+		   rs->delivered_ce, rs->is_app_limited ? 0 : rate);
+	s->cwnd = cwnd;
+	s->ssthresh = tp->snd_ssthresh;
+	s->ca_state = ca_state;
+	s->in_recovery = ca_state >= TCP_CA_Recovery;
+	if (!s->in_recovery)
+		st->reduced = 0;
+	s->new_loss = rs->losses > 0 && !st->reduced;
+	s->srtt_us = tp->srtt_us >> 3;
+	s->min_rtt_us = st->h.conn_min_rtt_us;
+	s->rtt_us = rs->rtt_us;
+	s->delivered = rs->delivered;
+	s->interval_us = rs->interval_us;
+	s->losses = rs->losses;
+	s->acked = rs->acked_sacked;
+	s->prior_in_flight = rs->prior_in_flight;
+	s->is_app_limited = rs->is_app_limited;
+	s->mss = tp->mss_cache;
+	s->cwnd_clamp = tp->snd_cwnd_clamp;
+	s->rate_pps = rate;
+	s->bdp = pf_div(st->h.max_rate_pps * st->h.conn_min_rtt_us, 1000000);
+	st->ai_acc += rs->acked_sacked > 0 ? rs->acked_sacked : 0;
+	s->ai_inc = (s->cwnd > 0 && st->ai_acc >= s->cwnd) ? 1 : 0;
+	if (s->ai_inc)
+		st->ai_acc -= s->cwnd;
 }
 
 #endif

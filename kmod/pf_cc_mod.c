@@ -48,39 +48,11 @@ static void pf_cong_control_common(struct sock *sk, const struct rate_sample *rs
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct pf_cc_store *st = ((struct pf_priv *)inet_csk_ca(sk))->st;
 	struct pf_cc_state s = {};
-	s64 now_us, rate = 0, next;
+	s64 next;
 
 	if (!st)
 		return;
-	now_us = tp->tcp_mstamp;
-	if (rs->interval_us > 0 && rs->delivered > 0)
-		rate = pf_div((s64)rs->delivered * 1000000, rs->interval_us);
-	pf_observe(st, now_us, rs->rtt_us, tp->srtt_us >> 3, rs->delivered, rs->losses,
-		   rs->delivered_ce, rs->is_app_limited ? 0 : rate);
-	s.cwnd = tcp_snd_cwnd(tp);
-	s.ssthresh = tp->snd_ssthresh;
-	s.ca_state = icsk->icsk_ca_state;
-	s.in_recovery = icsk->icsk_ca_state >= TCP_CA_Recovery;
-	if (!s.in_recovery)
-		st->reduced = 0;
-	s.new_loss = rs->losses > 0 && !st->reduced;
-	s.srtt_us = tp->srtt_us >> 3;
-	s.min_rtt_us = st->h.conn_min_rtt_us;
-	s.rtt_us = rs->rtt_us;
-	s.delivered = rs->delivered;
-	s.interval_us = rs->interval_us;
-	s.losses = rs->losses;
-	s.acked = rs->acked_sacked;
-	s.prior_in_flight = rs->prior_in_flight;
-	s.is_app_limited = rs->is_app_limited;
-	s.mss = tp->mss_cache;
-	s.cwnd_clamp = tp->snd_cwnd_clamp;
-	s.rate_pps = rate;
-	s.bdp = pf_div(st->h.max_rate_pps * st->h.conn_min_rtt_us, 1000000);
-	st->ai_acc += rs->acked_sacked > 0 ? rs->acked_sacked : 0;
-	s.ai_inc = (s.cwnd > 0 && st->ai_acc >= s.cwnd) ? 1 : 0;
-	if (s.ai_inc)
-		st->ai_acc -= s.cwnd;
+	pf_fill_state(st, &s, tp, tcp_snd_cwnd(tp), icsk->icsk_ca_state, rs);
 
 	next = policy_cong_control(&s, &st->h);
 	next = clamp_t(s64, next, 2, s.cwnd_clamp);
