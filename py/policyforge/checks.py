@@ -26,10 +26,33 @@ FORBIDDEN_WORDS = {
 }
 
 
-def _strip_comments(src: str) -> str:
-    # keep newlines so line numbers stay right
+def strip_comments(src: str) -> str:
+    """C source without comments; newlines are kept so that line numbers stay right."""
     src = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), src, flags=re.S)
     return re.sub(r"//[^\n]*", "", src)
+
+
+def top_level(code: str) -> tuple[list[str], list[str], bool]:
+    """Scan comment-free C at brace depth 0.
+
+    Returns (the text before each top-level ``{`` block, i.e. the function heads; the
+    top-level declarations ending in ``;`` such as globals and prototypes; whether the braces
+    balance)."""
+    depth, heads, decls, buf = 0, [], [], ""
+    for ch in code:
+        if ch == "{":
+            if depth == 0:
+                heads.append(buf.strip())
+                buf = ""
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif depth == 0:
+            buf += ch
+            if ch == ";" and buf.strip(" ;\n"):
+                decls.append(buf.strip())
+                buf = ""
+    return heads, decls, depth == 0
 
 
 def check_source(src: str, function: str = "priority", signature: str | None = None,
@@ -42,7 +65,7 @@ def check_source(src: str, function: str = "priority", signature: str | None = N
     functions = functions or (function,)
     allowed = ALLOWED_CALLS if calls is None else calls
     errs: list[str] = []
-    code = _strip_comments(src)
+    code = strip_comments(src)
     lines = code.splitlines()
     for no, line in enumerate(lines, 1):
         s = line.strip()
@@ -68,23 +91,11 @@ def check_source(src: str, function: str = "priority", signature: str | None = N
         if not re.search(pattern, code):
             errs.append(f"{file}: must define {fn}() with the signature given in the prompt")
     # Only one top-level definition: the function itself (no globals, no helpers).
-    depth, top = 0, []
-    buf = ""
-    for ch in code:
-        if ch == "{":
-            if depth == 0:
-                top.append(buf.strip())
-                buf = ""
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        elif depth == 0:
-            buf += ch
-            if ch == ";" and buf.strip(" ;\n"):
-                errs.append(f"{file}: top-level declaration '{buf.strip()[:60]}' is not allowed "
-                            "(no globals or prototypes; define only the function)")
-                buf = ""
-    if depth != 0:
+    top, decls, balanced = top_level(code)
+    for decl in decls:
+        errs.append(f"{file}: top-level declaration '{decl[:60]}' is not allowed "
+                    "(no globals or prototypes; define only the function)")
+    if not balanced:
         errs.append(f"{file}: unbalanced braces")
     if len([t for t in top if t]) > len(functions):
         errs.append(f"{file}: define exactly {', '.join(f + '()' for f in functions)}; "

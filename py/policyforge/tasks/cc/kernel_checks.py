@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from ...checks import strip_comments, top_level
+
 HELPERS = {"pf_div", "pf_min", "pf_max", "pf_window"}
 TYPES = {"u32", "u64", "s32", "s64", "int", "long", "unsigned", "const", "struct", "__u32", "__u64", "__s64",
          "char", "short", "signed", "if", "else", "return", "sizeof", "for", "break", "continue"}
@@ -17,14 +19,9 @@ SIGNATURE = re.compile(r"\bu32\s+policy_cong_control\s*\(\s*const\s+struct\s+pf_
                        r"\s*const\s+struct\s+pf_cc_history\s*\*\s*\w+\s*\)\s*\{")
 
 
-def _strip(src: str) -> str:
-    src = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), src, flags=re.S)
-    return re.sub(r"//[^\n]*", "", src)
-
-
 def check_kernel_policy(src: str) -> list[str]:
     errs = []
-    code = _strip(src)
+    code = strip_comments(src)
     for no, line in enumerate(code.splitlines(), 1):
         s = line.strip()
         where = f"policy.c:{no}:"
@@ -64,22 +61,11 @@ def check_kernel_policy(src: str) -> list[str]:
     if not SIGNATURE.search(code):
         errs.append("policy.c: must define 'u32 policy_cong_control(const struct pf_cc_state *s, "
                     "const struct pf_cc_history *h) { ... }'")
-    depth, blocks = 0, 0
-    buf = ""
-    for ch in code:
-        if ch == "{":
-            if depth == 0:
-                blocks += 1
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        elif depth == 0:
-            buf += ch
-            if ch == ";" and buf.strip(" ;\n"):
-                errs.append(f"policy.c: top-level declaration '{buf.strip()[:50]}' is not allowed")
-                buf = ""
-    if depth != 0:
+    heads, decls, balanced = top_level(code)
+    for decl in decls:
+        errs.append(f"policy.c: top-level declaration '{decl[:50]}' is not allowed")
+    if not balanced:
         errs.append("policy.c: unbalanced braces")
-    if blocks > 1:
+    if len(heads) > 1:
         errs.append("policy.c: define exactly one function, policy_cong_control()")
     return errs
