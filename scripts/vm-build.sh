@@ -19,6 +19,7 @@ INPUTS=("$ROOT_DIR/scripts/vm-provision.sh" "$ROOT_DIR/py/policyforge/vm/agent.p
 KEY=$( (cat "${INPUTS[@]}"; echo "$SUITE") | sha256sum | cut -c1-16)
 OUT="$CACHE/$KEY"
 if [ -f "$OUT/ready" ]; then
+  ln -sfn "$KEY" "$CACHE/current"
   echo "vm image up to date: $OUT"
   exit 0
 fi
@@ -29,7 +30,7 @@ done
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"; flock 9            # two builds at once share one result
-[ -f "$OUT/ready" ] && { echo "vm image up to date: $OUT"; exit 0; }
+[ -f "$OUT/ready" ] && { ln -sfn "$KEY" "$CACHE/current"; echo "vm image up to date: $OUT"; exit 0; }
 START=$(date +%s)
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
 ROOTFS="$WORK/rootfs"
@@ -64,7 +65,8 @@ echo "built $(date -u +%FT%TZ) in $(( $(date +%s) - START )) s from $MIRROR" > "
 rm -rf "$OUT"; mv "$WORK/out" "$OUT"
 ln -sfn "$KEY" "$CACHE/current"
 # older images (other keys) are dead weight: 6 GB sparse each
+# ("current" is the link to this one: skip links, or the loop would drop it)
 for old in "$CACHE"/*/ready; do
-  d=$(dirname "$old"); [ "$(basename "$d")" = "$KEY" ] || rm -rf "$d"
+  d=$(dirname "$old"); [ -L "$d" ] || [ "$(basename "$d")" = "$KEY" ] || rm -rf "$d"
 done
 echo "vm image built in $(( $(date +%s) - START )) s: $OUT"
