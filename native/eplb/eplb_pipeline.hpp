@@ -23,6 +23,11 @@
 #include <numeric>
 #include <vector>
 
+// The hot functions are always inlined, so that a caller compiled for AVX2 (the op's and a
+// candidate's dispatch) gets all of the pipeline compiled for AVX2. (`flatten` would do the
+// same but also inlines std::stable_sort & co.: a candidate then took 10x longer to compile.)
+#define PF_EPLB_INLINE inline __attribute__((always_inline))
+
 namespace pf_eplb {
 
 struct Keyed {
@@ -40,29 +45,73 @@ struct Scratch {
 };
 
 // How many items go before item i: larger keys, and equal keys of earlier items.
-// Written with GCC/Clang vector types (two doubles per vector: SSE2, NEON): the
-// scalar loop does not vectorize because the comparison result is narrowed to int.
-inline int count_before(const double *k, int i, int n) {
-  typedef double v2d __attribute__((vector_size(16)));
-  typedef long long v2l __attribute__((vector_size(16)));
+// Written with GCC/Clang vector types of VW doubles: VW = 2 is SSE2 (or NEON), VW = 4 is
+// for a caller compiled for AVX2 (see rebalance_dispatch; without AVX2 the compiler would
+// split each 4-wide operation through memory, 2.5x slower). The scalar loop does not
+// vectorize because the comparison result is narrowed to int.
+template <int VW>
+struct Vec;  // (GCC drops vector_size on a typedef that depends on a template parameter)
+template <>
+struct Vec<2> {
+  typedef double d __attribute__((vector_size(16)));
+  typedef long long l __attribute__((vector_size(16)));
+};
+template <>
+struct Vec<4> {
+  typedef double d __attribute__((vector_size(32)));
+  typedef long long l __attribute__((vector_size(32)));
+};
+
+template <int VW>
+PF_EPLB_INLINE int count_before(const double *k, int i, int n) {
+  typedef typename Vec<VW>::d vd;
+  typedef typename Vec<VW>::l vl;
   const double ki = k[i];
-  const v2d kv = {ki, ki};
-  v2l acc = {0, 0};
+  vd kv;
+  vl acc;
+  for (int l = 0; l < VW; l++) { kv[l] = ki; acc[l] = 0; }
   int j = 0;
-  for (; j + 2 <= i; j += 2) {  // earlier items go first on ties
-    v2d x;
+  for (; j + VW <= i; j += VW) {  // earlier items go first on ties
+    vd x;
     __builtin_memcpy(&x, k + j, sizeof x);
-    acc -= (v2l)(x >= kv);
+    acc -= (vl)(x >= kv);
   }
   int pos = 0;
   for (; j < i; j++) pos += k[j] >= ki;
-  for (j = i + 1; j + 2 <= n; j += 2) {
-    v2d x;
+  for (j = i + 1; j + VW <= n; j += VW) {
+    vd x;
     __builtin_memcpy(&x, k + j, sizeof x);
-    acc -= (v2l)(x > kv);
+    acc -= (vl)(x > kv);
   }
   for (; j < n; j++) pos += k[j] > ki;
-  return pos + (int)(acc[0] + acc[1]);
+  for (int l = 0; l < VW; l++) pos += (int)acc[l];
+  return pos;
+}
+
+// Index of the first maximum of s[0, n) as a scan from s[0] taking strictly greater values
+// would find it (a NaN never wins, except s[0], where the scan starts): the maximum over VW
+// lanes first, then its first occurrence. The scan's chain of conditional moves took 6% of
+// a call.
+template <int VW>
+PF_EPLB_INLINE int first_max(const double *s, int n) {
+  typedef typename Vec<VW>::d vd;
+  const double ninf = -std::numeric_limits<double>::infinity();
+  if (s[0] != s[0]) return 0;
+  vd m;
+  for (int l = 0; l < VW; l++) m[l] = ninf;
+  int i = 0;
+  for (; i + VW <= n; i += VW) {
+    vd x;
+    __builtin_memcpy(&x, s + i, sizeof x);
+    m = x > m ? x : m;
+  }
+  double mx = ninf;
+  for (int l = 0; l < VW; l++) mx = m[l] > mx ? m[l] : mx;
+  for (; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+  if (mx == ninf) return 0;
+  for (i = 0; s[i] != mx; i++) {
+  }
+  return i;
 }
 
 // Sort by descending key, ties by lower item, as a rank count: an item's position is the
@@ -70,7 +119,8 @@ inline int count_before(const double *k, int i, int n) {
 // branch and vectorizes, and beats std::sort, whose comparisons mispredict half the time.
 // NaN keys count as -inf so that the positions always form a permutation. Items arrive in
 // index order.
-inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys, std::vector<Keyed> &sorted) {
+template <int VW>
+PF_EPLB_INLINE void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys, std::vector<Keyed> &sorted) {
   const int n = (int)items.size();
   keys.resize(n);
   for (int i = 0; i < n; i++) {
@@ -84,46 +134,100 @@ inline void sort_descending(std::vector<Keyed> &items, std::vector<double> &keys
   sorted.resize(n);
   const double *k = keys.data();
   for (int i = 0; i < n; i++) {
-    const int pos = count_before(k, i, n);
+    const int pos = count_before<VW>(k, i, n);
     sorted[pos] = {k[i], items[i].item};
   }
   items.swap(sorted);
 }
 
-// Place items into n_bins bins of `capacity` items each. Writes bin and rank per item.
-// The loops are written so the compiler emits conditional moves: this runs ~58 x 5 times
-// per call and the branches would be unpredictable.
+// The non-full bin of least cost, ties to the lower index: a plain scan from the first
+// non-full bin, taking a bin whose cost is strictly less (so a NaN cost never wins, except
+// at that first bin). Written with selects, which the compiler emits as conditional moves.
 template <class Rules>
-inline void balanced_packing(const double *w, int n_items, int n_bins, int capacity, int *bin_of,
-                             int *rank_of, Scratch &sc) {
-  std::vector<Keyed> &order = sc.order;
-  std::vector<double> &bin_load = sc.bin_load;
-  std::vector<int> &bin_count = sc.bin_count;
-  order.resize(n_items);
-  for (int i = 0; i < n_items; i++) order[i] = {Rules::pack_key(w[i], (double)i), i};
-  sort_descending(order, sc.rank_keys, sc.sorted);
-  bin_load.assign(n_bins, 0.0);
-  bin_count.assign(n_bins, 0);
-  const double inf = std::numeric_limits<double>::infinity();
-  for (const Keyed &k : order) {
-    const int i = k.item;
+PF_EPLB_INLINE int choose_bin_scan(const double *bin_load, const int *bin_count, int n_bins, int capacity, double w) {
+  int best = -1;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int b = 0; b < n_bins; b++) {
+    double c = Rules::bin_cost(bin_load[b], (double)bin_count[b], (double)capacity, w);
+    bool take = (bin_count[b] < capacity) & ((best < 0) | (c < best_cost));
+    best = take ? b : best;
+    best_cost = take ? c : best_cost;
+  }
+  return best;
+}
+
+// The same placement for a bin count known at compile time: the loops over bins unroll and
+// the bins' loads and counts stay in registers (updated with selects, not stores).
+template <class Rules, int NB>
+PF_EPLB_INLINE void place_fixed(const double *w, const Keyed *order, int n_items, int capacity, int *bin_of, int *rank_of) {
+  double bl[NB];
+  int bc[NB];
+#pragma GCC unroll 16
+  for (int b = 0; b < NB; b++) { bl[b] = 0.0; bc[b] = 0; }
+  for (int k = 0; k < n_items; k++) {
+    const int i = order[k].item;
+    const double wi = w[i];
     int best = -1;
-    double best_cost = inf;
-    for (int b = 0; b < n_bins; b++) {
-      double c = Rules::bin_cost(bin_load[b], (double)bin_count[b], (double)capacity, w[i]);
-      bool take = (bin_count[b] < capacity) & ((best < 0) | (c < best_cost));
+    double best_cost = std::numeric_limits<double>::infinity();
+#pragma GCC unroll 16
+    for (int b = 0; b < NB; b++) {
+      double c = Rules::bin_cost(bl[b], (double)bc[b], (double)capacity, wi);
+      bool take = (bc[b] < capacity) & ((best < 0) | (c < best_cost));
       best = take ? b : best;
       best_cost = take ? c : best_cost;
     }
+    int rank = 0;
+#pragma GCC unroll 16
+    for (int b = 0; b < NB; b++) {
+      const bool t = b == best;
+      rank = t ? bc[b] : rank;
+      bc[b] += t;
+      bl[b] = t ? bl[b] + wi : bl[b];
+    }
+    bin_of[i] = best;
+    rank_of[i] = rank;
+  }
+}
+
+template <class Rules>
+PF_EPLB_INLINE void place_scan(const double *w, const Keyed *order, int n_items, int n_bins, int capacity, int *bin_of,
+                       int *rank_of, double *bin_load, int *bin_count) {
+  for (int k = 0; k < n_items; k++) {
+    const int i = order[k].item;
+    const int best = choose_bin_scan<Rules>(bin_load, bin_count, n_bins, capacity, w[i]);
     bin_of[i] = best;
     rank_of[i] = bin_count[best]++;
     bin_load[best] += w[i];
   }
 }
 
+// Place items into n_bins bins of `capacity` items each. Writes bin and rank per item.
+// This runs ~58 x 5 times per call; the common bin counts have a compile-time loop.
+template <class Rules, int VW>
+PF_EPLB_INLINE void balanced_packing(const double *w, int n_items, int n_bins, int capacity, int *bin_of,
+                             int *rank_of, Scratch &sc) {
+  std::vector<Keyed> &order = sc.order;
+  std::vector<double> &bin_load = sc.bin_load;
+  std::vector<int> &bin_count = sc.bin_count;
+  order.resize(n_items);
+  for (int i = 0; i < n_items; i++) order[i] = {Rules::pack_key(w[i], (double)i), i};
+  sort_descending<VW>(order, sc.rank_keys, sc.sorted);
+  bin_load.assign(n_bins, 0.0);
+  bin_count.assign(n_bins, 0);
+  const Keyed *o = order.data();
+  double *bl = bin_load.data();
+  int *bc = bin_count.data();
+  switch (n_bins) {
+    case 2: place_fixed<Rules, 2>(w, o, n_items, capacity, bin_of, rank_of); break;
+    case 4: place_fixed<Rules, 4>(w, o, n_items, capacity, bin_of, rank_of); break;
+    case 8: place_fixed<Rules, 8>(w, o, n_items, capacity, bin_of, rank_of); break;
+    default: place_scan<Rules>(w, o, n_items, n_bins, capacity, bin_of, rank_of, bl, bc);
+  }
+}
+
 // One layer. weight/history: [E]; phy2log: [R]; logcnt: [E].
-template <class Rules>
-inline void rebalance_layer(const double *recent, const double *history, int E, int R, int G, int N, int M,
+template <class Rules, int VW>
+PF_EPLB_INLINE void rebalance_layer(const double *recent, const double *history, int E, int R, int G, int N, int M,
                             int64_t *phy2log, int64_t *logcnt, Scratch &sc) {
   if (G % N != 0) { G = 1; N = 1; }
   const int experts_per_group = E / G, groups_per_node = G / N, slots_per_node = R / N;
@@ -143,12 +247,14 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
   p_bin.resize(slots_per_node);
   p_rank.resize(slots_per_node);
   node_experts.resize(experts_per_node);
-  for (int e = 0; e < E; e++) {
-    load[e] = Rules::expected_load(recent[e], history ? history[e] : recent[e]);
-    group_load[e / experts_per_group] += load[e];
+  for (int e = 0; e < E; e++) load[e] = Rules::expected_load(recent[e], history ? history[e] : recent[e]);
+  for (int g = 0; g < G; g++) {  // summed in expert order, like the references
+    double sum = 0.0;
+    for (int j = 0; j < experts_per_group; j++) sum += load[g * experts_per_group + j];
+    group_load[g] = sum;
   }
   // 1. groups -> nodes
-  balanced_packing<Rules>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), sc);
+  balanced_packing<Rules, VW>(group_load.data(), G, N, groups_per_node, g_bin.data(), g_rank.data(), sc);
   for (int e = 0; e < E; e++) logcnt[e] = 0;
   for (int node = 0; node < N; node++) {
     // the node's experts, in the order of their groups' ranks on it
@@ -166,20 +272,14 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
     // a score depends only on its own expert, so only the winner's is recomputed
     for (int i = 0; i < experts_per_node; i++) score[i] = Rules::replica_score(node_w[i], 1.0);
     for (int r = experts_per_node; r < slots_per_node; r++) {
-      int best = 0;
-      double best_s = score[0];
-      for (int i = 1; i < experts_per_node; i++) {
-        bool gt = score[i] > best_s;
-        best = gt ? i : best;
-        best_s = gt ? score[i] : best_s;
-      }
+      const int best = first_max<VW>(score.data(), experts_per_node);
       cnt[best]++;
       phy_log[r] = best;
       score[best] = Rules::replica_score(node_w[best], (double)cnt[best]);
     }
     // 3. replicas -> GPUs of the node
     for (int p = 0; p < slots_per_node; p++) phy_w[p] = node_w[phy_log[p]] / cnt[phy_log[p]];
-    balanced_packing<Rules>(phy_w.data(), slots_per_node, gpus_per_node, slots_per_gpu, p_bin.data(),
+    balanced_packing<Rules, VW>(phy_w.data(), slots_per_node, gpus_per_node, slots_per_gpu, p_bin.data(),
                             p_rank.data(), sc);
     for (int p = 0; p < slots_per_node; p++) {
       int slot = node * slots_per_node + p_bin[p] * slots_per_gpu + p_rank[p];
@@ -190,12 +290,12 @@ inline void rebalance_layer(const double *recent, const double *history, int E, 
 }
 
 // All layers. recent/history: [L, E] row-major; history may be null.
-template <class Rules>
-inline void rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N, int M,
+template <class Rules, int VW = 2>
+PF_EPLB_INLINE void rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N, int M,
                       int64_t *phy2log, int64_t *logcnt) {
   Scratch sc;
   for (int l = 0; l < L; l++)
-    rebalance_layer<Rules>(recent + (size_t)l * E, history ? history + (size_t)l * E : nullptr, E, R, G, N, M,
+    rebalance_layer<Rules, VW>(recent + (size_t)l * E, history ? history + (size_t)l * E : nullptr, E, R, G, N, M,
                            phy2log + (size_t)l * R, logcnt + (size_t)l * E, sc);
 }
 
