@@ -1,14 +1,22 @@
-"""Run an Experiment on this host: two network namespaces joined by linkem.
+"""Run an Experiment on this host: a dumbbell of network namespaces joined by linkem.
+
+One flow (hosts=1): the sender and receiver are the two namespaces that hold linkem's TUN
+devices.
 
     [sender ns] tun-a  <->  linkem (this namespace; queue, bottleneck, delay)  <->  tun-b [receiver ns]
       10.77.0.1/24                                                                   10.77.0.2/24
 
+N flows (hosts=N): those two namespaces become the left and right routers, and each flow
+gets its own sender host and receiver host, each joined to its router by a veth pair:
+
+    [snd host i] 10.78.i.2 -veth- 10.78.i.1 [left router] tun-a <-> linkem <-> tun-b
+        [right router] 10.79.i.1 -veth- 10.79.i.2 [rcv host i]
+
 linkem creates both TUN devices; they are then moved into the namespaces (pyroute2), its
-file descriptors keep working. iperf3 servers run in the receiver namespace, clients with
-`-C scheme` in the sender namespace (so "N senders" are N iperf3 clients sharing the
-sender's stack, each with its own socket and congestion control). Everything is named
-after this process (pfs<pid>x<n>, ...) and torn down afterwards, also on errors and
-Ctrl-C; what a killed process left behind is removed by cleanup_stale().
+file descriptors keep working. iperf3 servers run in the receiver hosts, clients with
+`-C scheme` in the sender hosts. Everything is named after this process (pfs<pid>x<n>,
+pfs<pid>x<n>h<i>, ...) and torn down afterwards, also on errors and Ctrl-C; what a killed
+process left behind is removed by cleanup_stale().
 """
 from __future__ import annotations
 
@@ -87,21 +95,41 @@ def _ns_setup(ns_name: str, dev: str, addr: str) -> None:
         ns.link("set", index=i, state="up", txqlen=1000)
 
 
+def _ip(ns: str, *argv: str) -> None:
+    r = subprocess.run(["ip", "-n", ns, *argv], capture_output=True, text=True)
+    if r.returncode:
+        raise HarnessError(f"ip -n {ns} {' '.join(argv)}: {r.stderr.strip()}")
+
+
 class Dumbbell:
     """The namespaces and linkem of one experiment, torn down on exit (also on errors).
 
-        with Dumbbell(link, work_dir) as db:
-            db.snd(["ping", "-c", "3", "10.77.0.2"])
+        with Dumbbell(link, work_dir) as db:              # one sender, one receiver
+            db.snd(["ping", "-c", "3", db.RCV_ADDR])
+        with Dumbbell(link, work_dir, hosts=3) as db:     # three of each, one bottleneck
+            db.spawn_rcv(["iperf3", "-s"], host=2)
+            db.snd(["iperf3", "-c", db.rcv_addr(2)], host=2)
     """
     SND_ADDR, RCV_ADDR = "10.77.0.1", "10.77.0.2"
 
-    def __init__(self, link, work: Path):
-        self.link, self.work = link, Path(work)
+    def __init__(self, link, work: Path, hosts: int = 1):
+        if hosts < 1 or hosts > 250:
+            raise HarnessError(f"a dumbbell has 1 to 250 hosts a side, not {hosts}")
+        self.link, self.work, self.hosts = link, Path(work), hosts
         tag = f"{os.getpid()}x{next(_seq)}"          # device names stay within 15 characters
         self.snd_ns, self.rcv_ns, self.dev_a, self.dev_b = f"pfs{tag}", f"pfr{tag}", f"pfa{tag}", f"pfb{tag}"
+        # with one host the routers are the hosts
+        self.snd_hosts = [self.snd_ns] if hosts == 1 else [f"{self.snd_ns}h{i}" for i in range(hosts)]
+        self.rcv_hosts = [self.rcv_ns] if hosts == 1 else [f"{self.rcv_ns}h{i}" for i in range(hosts)]
         self.log = self.work / "linkem.bin"
         self.emu: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
+
+    def rcv_addr(self, host: int = 0) -> str:
+        return self.RCV_ADDR if self.hosts == 1 else f"10.79.{host}.2"
+
+    def snd_addr(self, host: int = 0) -> str:
+        return self.SND_ADDR if self.hosts == 1 else f"10.78.{host}.2"
 
     def __enter__(self) -> "Dumbbell":
         from pyroute2 import netns
@@ -130,19 +158,43 @@ class Dumbbell:
                 raise HarnessError(f"linkem did not start: {self.emu.stderr.read().strip()}")
             _ns_setup(self.snd_ns, self.dev_a, self.SND_ADDR)
             _ns_setup(self.rcv_ns, self.dev_b, self.RCV_ADDR)
+            if self.hosts > 1:
+                self._attach_hosts()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
+    def _attach_hosts(self) -> None:
+        """Give each router its hosts (veth pairs, one /24 each) and route the far side's
+        hosts through the TUN device, so that every packet between the sides crosses linkem."""
+        from pyroute2 import netns
+        sides = ((self.snd_ns, self.dev_a, self.snd_hosts, "10.78", "10.79"),
+                 (self.rcv_ns, self.dev_b, self.rcv_hosts, "10.79", "10.78"))
+        for router, tun, hosts, net, far in sides:
+            for i, host in enumerate(hosts):
+                netns.create(host)
+                for argv in ([router, "link", "add", f"h{i}", "type", "veth", "peer", "name", "eth0", "netns", host],
+                             [router, "addr", "add", f"{net}.{i}.1/24", "dev", f"h{i}"],
+                             [router, "link", "set", f"h{i}", "up"],
+                             [host, "addr", "add", f"{net}.{i}.2/24", "dev", "eth0"],
+                             [host, "link", "set", "eth0", "up"],
+                             [host, "link", "set", "lo", "up"],
+                             [host, "route", "add", "default", "via", f"{net}.{i}.1"]):
+                    _ip(*argv)
+            _ip(router, "route", "add", f"{far}.0.0/16", "dev", tun)
+            r = self._exec(router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            if r.returncode:
+                raise HarnessError(f"cannot enable forwarding in {router}: {r.stderr.strip()}")
+
     def _exec(self, ns: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, **kw)
 
-    def snd(self, argv: list[str], **kw) -> subprocess.CompletedProcess:
-        return self._exec(self.snd_ns, argv, **kw)
+    def snd(self, argv: list[str], host: int = 0, **kw) -> subprocess.CompletedProcess:
+        return self._exec(self.snd_hosts[host], argv, **kw)
 
-    def spawn_rcv(self, argv: list[str]) -> subprocess.Popen:
-        p = subprocess.Popen(["ip", "netns", "exec", self.rcv_ns, *argv], stdout=subprocess.DEVNULL,
+    def spawn_rcv(self, argv: list[str], host: int = 0) -> subprocess.Popen:
+        p = subprocess.Popen(["ip", "netns", "exec", self.rcv_hosts[host], *argv], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         self.procs.append(p)
         return p
@@ -160,7 +212,8 @@ class Dumbbell:
             except subprocess.TimeoutExpired:
                 self.emu.kill()
             self.emu = None
-        for ns in (self.snd_ns, self.rcv_ns):
+        hosts = self.snd_hosts + self.rcv_hosts if self.hosts > 1 else []
+        for ns in hosts + [self.snd_ns, self.rcv_ns]:
             try:
                 netns.remove(ns)
             except OSError:
@@ -197,16 +250,16 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     link = exp.link
     work = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="pf-harness-"))
     reports: list[dict | None] = [None] * len(exp.flows)
-    with Dumbbell(link, work) as db:
+    with Dumbbell(link, work, hosts=len(exp.flows)) as db:
         for i in range(len(exp.flows)):
-            db.spawn_rcv(["iperf3", "-s", "-1", "-p", str(5201 + i)])
+            db.spawn_rcv(["iperf3", "-s", "-1", "-p", str(5201 + i)], host=i)
         time.sleep(0.3)
 
         def client(i: int) -> None:
             f = exp.flows[i]
             time.sleep(f.start_s)
-            r = db.snd(["iperf3", "-c", db.RCV_ADDR, "-p", str(5201 + i), "-t", str(f.duration_s), "-C", f.scheme,
-                        "-J", "-i", "0.2", "--connect-timeout", "3000"], timeout=f.start_s + f.duration_s + 30)
+            r = db.snd(["iperf3", "-c", db.rcv_addr(i), "-p", str(5201 + i), "-t", str(f.duration_s), "-C", f.scheme,
+                        "-J", "-i", "0.2", "--connect-timeout", "3000"], host=i, timeout=f.start_s + f.duration_s + 30)
             try:
                 reports[i] = json.loads(r.stdout)
             except ValueError:

@@ -78,6 +78,22 @@ def test_two_flows_share_the_link_and_leave_nothing_behind(tmp_path):
     assert _our_namespaces() == []
 
 
+def test_each_flow_gets_its_own_sender_and_receiver_host(tmp_path):
+    """hosts=3: six host namespaces behind two routers; every pair's path crosses linkem
+    (RTT = 2 x delay), a sender's address is its own, and everything goes on exit."""
+    with Dumbbell(LinkSpec(rate_mbps=24, delay_ms=10), tmp_path, hosts=3) as db:
+        assert len(_our_namespaces()) == 2 + 6
+        for i in range(3):
+            r = db.snd(["ping", "-c", "5", "-i", "0.05", "-q", db.rcv_addr(i)], host=i, timeout=10)
+            rtt_avg = float(r.stdout.strip().splitlines()[-1].split("=")[1].split("/")[1])
+            assert 19.5 < rtt_avg < 23, r.stdout
+            addrs = db.snd(["ip", "-4", "-o", "addr", "show", "dev", "eth0"], host=i).stdout
+            assert db.snd_addr(i) + "/24" in addrs
+    assert _our_namespaces() == []
+    with pytest.raises(HarnessError, match="1 to 250 hosts"):
+        Dumbbell(LinkSpec(), tmp_path, hosts=0)
+
+
 def test_trace_link_runs_at_the_trace_rate(tmp_path):
     r = run_experiment(Experiment(LinkSpec(rate_mbps=None, trace=str(LTE), delay_ms=10), [FlowSpec("cubic", 0, 4)]),
                        tmp_path, keep_log=True)
