@@ -7,15 +7,27 @@
  * priority. Ties go to the object whose priority was set earliest, which makes the
  * LFU seed evict exactly like libCacheSim's LFU (FIFO among equal counts).
  *
- * Data structures, all owned here: an indexed 4-ary min-heap of entries, a ghost ring of
- * recently evicted objects (as many as the cache holds), and one open-addressing hash map
- * obj_id -> cached entry or ghost slot, so an object moves between the two in place. Cache-wide percentiles are estimated
- * from a fixed-size sample of the cached objects, refreshed every PF_STATS_PERIOD
- * requests: amortized O(1) per request.
+ * Data structures, all owned here: a 4-ary min-heap of (priority, tie) with lazy increase-key
+ * (see the heap's comment), one record per cached object or ghost, a ghost ring of recently
+ * evicted objects (as many as the cache holds), and one open-addressing hash map
+ * obj_id -> record, so an object turns into its ghost and back in place. Cache-wide
+ * percentiles are estimated from a fixed-size sample of the cached objects, refreshed every
+ * PF_STATS_PERIOD requests: amortized O(1) per request. Ghost history and percentiles are
+ * compiled in only when priority() reads them (PF_FEATURES).
  *
  * policyforge replaces the line holding PF_POLICY_HOLE with the candidate's priority().
  * The result is one C file: `gcc -O2 -shared -fPIC -I<libCacheSim include>`.
  */
+/* PF_FEATURES */
+#ifndef PF_FEATURES
+#define PF_FEATURES 3
+#endif
+/* what the generated priority() reads, set by policyforge from its source: 1 ghost history
+ * (ghost_count, ghost_age, ghost_gap, ghost_hits), 2 percentiles (*_p50, *_p90). Left out, a
+ * part costs nothing; the result is the same, as priority() cannot see it. */
+#define PF_GHOSTS ((PF_FEATURES) & 1)
+#define PF_STATS ((PF_FEATURES) & 2)
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,116 +69,116 @@ double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
 #define PF_STATS_PERIOD 1024
 #define PF_STATS_SAMPLE 256
 #define PF_EMPTY UINT32_MAX
-#define PF_GHOST 0x80000000u  /* map value flag: the rest is a ghost ring slot, not an entry */
+#ifndef PF_TIE_LIMIT
+#define PF_TIE_LIMIT 0xfffffff0u  /* ties are renumbered (order kept) before they overflow */
+#endif
 
+enum { PF_FREE, PF_CACHED, PF_GHOSTED };
+
+/* One record per cached object or ghost: an object turns into its own ghost in place, so
+ * eviction leaves the map alone. */
 typedef struct {
-  obj_id_t id;
   struct pf_obj f;
-  uint32_t heap_pos;
-} pf_entry;
+  obj_id_t id;
+  double prio;        /* current priority ... */
+  uint32_t tie;       /* ... and the sequence number of that update */
+  uint32_t ntie;      /* tie of this object's heap node (0: none); the node's key is */
+  double nprio;       /* (nprio, ntie) <= (prio, tie): a lower bound, see pf_evict */
+  double evict_time;  /* ghost: when it was evicted */
+  uint32_t gpos;      /* ghost: its slot in the ghost ring */
+  uint32_t state;
+} pf_rec;
 
-/* a heap slot carries its keys, so sifting reads only the contiguous heap array */
+/* a heap node: 16 bytes, so the four children of a node share one 64-byte line */
 typedef struct {
   double prio;
-  uint64_t tie;   /* sequence number of the last priority update */
-  uint32_t e;     /* entry index */
+  uint32_t tie;
+  uint32_t r;   /* record index */
 } pf_node;
 
-typedef struct {
-  obj_id_t id;
-  double count, age, evict_time;
-  int live;
-} pf_ghost;
-
-/* open addressing, linear probing, backward-shift deletion; values are uint32 indices.
- * Key and value share a slot, so a probe touches one cache line. */
+/* open addressing, linear probing, backward-shift deletion; key and value share a slot */
 typedef struct {
   obj_id_t key;
-  uint32_t val;  /* PF_EMPTY marks a free slot */
+  uint32_t val;  /* record index; PF_EMPTY marks a free slot */
 } pf_slot;
 
 typedef struct {
   pf_slot *slots;
   uint64_t mask;
   uint64_t n;
+  int shift;
 } pf_map;
 
 typedef struct {
-  pf_entry *entries;
-  uint32_t n_entries, cap_entries;
+  pf_rec *recs;
+  uint32_t n_recs, cap_recs;
   uint32_t *free_list;
   uint32_t n_free;
-  pf_node *heap;   /* 4-ary min-heap on (prio, tie) */
-  uint32_t heap_n;
-  pf_map objects;  /* cached objects and ghosts */
-  pf_ghost *ghosts;
+  pf_node *heap;      /* 4-ary min-heap on (prio, tie); may hold stale nodes, see pf_evict */
+  void *heap_mem;
+  uint32_t heap_n, heap_cap;
+  uint32_t n_cached;
+  pf_map objects;     /* cached objects and ghosts */
+  uint32_t *ghosts;   /* ring of record indices, oldest eviction at ghost_head */
   uint32_t ghost_cap, ghost_head;
   struct pf_ctx ctx;
-  uint64_t seq, now;
+  uint32_t seq;
+  uint64_t now;
   uint64_t misses_window, ghost_hits_window;
   uint64_t rng;
   int64_t capacity;
 } pf_state;
 
-static inline uint64_t pf_hash(obj_id_t k) {
-  uint64_t x = (uint64_t)k + 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
+/* Fibonacci hashing: one multiply, the top bits index the table */
+static inline uint64_t pf_home(const pf_map *m, obj_id_t k) {
+  return ((uint64_t)k * 0x9e3779b97f4a7c15ULL) >> m->shift;
 }
 
 static void map_init(pf_map *m, uint64_t cap) {
   uint64_t c = 16;
-  while (c < cap * 2) c <<= 1;
+  int bits = 4;
+  while (c < cap * 2) { c <<= 1; bits++; }
   m->slots = malloc(c * sizeof(pf_slot));
   for (uint64_t i = 0; i < c; i++) m->slots[i].val = PF_EMPTY;
   m->mask = c - 1;
+  m->shift = 64 - bits;
   m->n = 0;
 }
 
-static uint32_t map_get(const pf_map *m, obj_id_t k) {
-  for (uint64_t i = pf_hash(k) & m->mask;; i = (i + 1) & m->mask) {
+static inline uint32_t map_get(const pf_map *m, obj_id_t k) {
+  for (uint64_t i = pf_home(m, k);; i = (i + 1) & m->mask) {
     if (m->slots[i].val == PF_EMPTY) return PF_EMPTY;
     if (m->slots[i].key == k) return m->slots[i].val;
   }
 }
 
-/* the slot holding k, or NULL; valid until the next map_put or map_del */
-static pf_slot *map_find(pf_map *m, obj_id_t k) {
-  for (uint64_t i = pf_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-    if (m->slots[i].val == PF_EMPTY) return NULL;
-    if (m->slots[i].key == k) return &m->slots[i];
-  }
+/* the slot holding k, or the free slot where k goes; valid until the next map_slot or map_del */
+static inline pf_slot *map_slot(pf_map *m, obj_id_t k) {
+  for (uint64_t i = pf_home(m, k);; i = (i + 1) & m->mask)
+    if (m->slots[i].val == PF_EMPTY || m->slots[i].key == k) return &m->slots[i];
 }
-
-static void map_put(pf_map *m, obj_id_t k, uint32_t v);
 
 static void map_grow(pf_map *m) {
   pf_map old = *m;
-  map_init(m, (old.mask + 1));
+  map_init(m, old.mask + 1);
   for (uint64_t i = 0; i <= old.mask; i++)
-    if (old.slots[i].val != PF_EMPTY) map_put(m, old.slots[i].key, old.slots[i].val);
+    if (old.slots[i].val != PF_EMPTY) {
+      pf_slot *s = map_slot(m, old.slots[i].key);
+      *s = old.slots[i];
+      m->n++;
+    }
   free(old.slots);
 }
 
-static void map_put(pf_map *m, obj_id_t k, uint32_t v) {
-  if ((m->n + 1) * 2 > m->mask + 1) map_grow(m);
-  uint64_t i = pf_hash(k) & m->mask;
-  while (m->slots[i].val != PF_EMPTY && m->slots[i].key != k) i = (i + 1) & m->mask;
-  if (m->slots[i].val == PF_EMPTY) m->n++;
-  m->slots[i].key = k;
-  m->slots[i].val = v;
-}
-
 static void map_del(pf_map *m, obj_id_t k) {
-  uint64_t i = pf_hash(k) & m->mask;
+  uint64_t i = pf_home(m, k);
   while (m->slots[i].val != PF_EMPTY && m->slots[i].key != k) i = (i + 1) & m->mask;
   if (m->slots[i].val == PF_EMPTY) return;
   m->n--;
   /* backward-shift: pull later members of the probe run into the hole */
   uint64_t hole = i;
   for (uint64_t j = (i + 1) & m->mask; m->slots[j].val != PF_EMPTY; j = (j + 1) & m->mask) {
-    uint64_t home = pf_hash(m->slots[j].key) & m->mask;
+    uint64_t home = pf_home(m, m->slots[j].key);
     if (((j - home) & m->mask) >= ((j - hole) & m->mask)) {
       m->slots[hole] = m->slots[j];
       hole = j;
@@ -175,52 +187,160 @@ static void map_del(pf_map *m, obj_id_t k) {
   m->slots[hole].val = PF_EMPTY;
 }
 
-/* ---- 4-ary heap ordered by (prio, tie): half the depth of a binary heap ------------- */
+/* ---- 4-ary heap ordered by (prio, tie) --------------------------------------------------
+ * Ties are unique, so (prio, tie) is a strict total order and the order of removals does
+ * not depend on the heap's shape. Nodes are not told where they sit: a hit that raises an
+ * object's key (the usual case: LRU, LFU, FIFO never lower one) only records the new key in
+ * the object and leaves its node with the old, lower key. Eviction re-keys such a node
+ * when it reaches the top (pf_evict); a node whose key is current there is a true minimum.
+ * A hit that lowers the key pushes a second node and the old one becomes garbage, dropped
+ * when it reaches the top or when garbage makes up half the heap (pf_compact). */
 static inline int less(const pf_node *x, const pf_node *y) {
-  return x->prio < y->prio || (x->prio == y->prio && x->tie < y->tie);
+  /* bitwise, not short-circuit: no branch, the callers pick with conditional moves */
+  return (x->prio < y->prio) | ((x->prio == y->prio) & (x->tie < y->tie));
 }
 
-static inline void heap_set(pf_state *s, uint32_t pos, pf_node n) {
-  s->heap[pos] = n;
-  s->entries[n.e].heap_pos = pos;
-}
-
-static void sift_up(pf_state *s, uint32_t pos) {
-  pf_node n = s->heap[pos];
+static inline void sift_up(pf_node *h, uint32_t pos) {
+  pf_node n = h[pos];
   while (pos > 0) {
-    uint32_t parent = (pos - 1) / 4;
-    if (!less(&n, &s->heap[parent])) break;
-    heap_set(s, pos, s->heap[parent]);
+    uint32_t parent = (pos - 1) >> 2;
+    if (!less(&n, &h[parent])) break;
+    h[pos] = h[parent];
     pos = parent;
   }
-  heap_set(s, pos, n);
+  h[pos] = n;
 }
 
-static void sift_down(pf_state *s, uint32_t pos) {
-  pf_node n = s->heap[pos];
+static inline void sift_down(pf_node *h, uint32_t hn, uint32_t pos, pf_node n) {
   for (;;) {
-    uint32_t first = 4 * pos + 1, best = pos;
-    const pf_node *bn = &n;
-    uint32_t last = first + 4 < s->heap_n ? first + 4 : s->heap_n;
-    for (uint32_t c = first; c < last; c++)
-      if (less(&s->heap[c], bn)) { best = c; bn = &s->heap[c]; }
-    if (best == pos) break;
-    heap_set(s, pos, s->heap[best]);
+    uint32_t c = 4 * pos + 1;
+    if (c >= hn) break;
+    uint32_t best = c;
+    if (c + 3 < hn) {
+      uint32_t b1 = less(&h[c + 1], &h[c]) ? c + 1 : c;
+      uint32_t b2 = less(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+      best = less(&h[b2], &h[b1]) ? b2 : b1;
+    } else {
+      for (uint32_t k = c + 1; k < hn; k++)
+        if (less(&h[k], &h[best])) best = k;
+    }
+    if (!less(&h[best], &n)) break;
+    h[pos] = h[best];
     pos = best;
   }
-  heap_set(s, pos, n);
+  h[pos] = n;
 }
 
-static void heap_remove(pf_state *s, uint32_t e) {
-  uint32_t pos = s->entries[e].heap_pos;
-  pf_node last = s->heap[--s->heap_n];
-  if (pos == s->heap_n) return;
-  heap_set(s, pos, last);
-  sift_up(s, pos);
-  sift_down(s, s->entries[last.e].heap_pos);
+static inline int node_live(const pf_state *s, const pf_node *n) {
+  return s->recs[n->r].ntie == n->tie;  /* freed records and ghosts have ntie 0 */
+}
+
+static void heap_reserve(pf_state *s, uint32_t want) {
+  if (want <= s->heap_cap) return;
+  uint32_t cap = s->heap_cap ? s->heap_cap : 64;
+  while (cap < want) cap *= 2;
+  /* the heap starts 3 nodes into a 64-byte-aligned block: node 1 and every group of four
+   * children 4p+1..4p+4 then fill exactly one cache line */
+  void *mem;
+  if (posix_memalign(&mem, 64, (cap + 4) * sizeof(pf_node))) abort();
+  pf_node *h = (pf_node *)mem + 3;
+  if (s->heap_n) memcpy(h, s->heap, s->heap_n * sizeof(pf_node));
+  free(s->heap_mem);
+  s->heap_mem = mem;
+  s->heap = h;
+  s->heap_cap = cap;
+}
+
+/* drop garbage nodes and re-heapify (Floyd): O(heap) */
+static void pf_compact(pf_state *s) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < s->heap_n; i++)
+    if (node_live(s, &s->heap[i])) s->heap[k++] = s->heap[i];
+  s->heap_n = k;
+  for (uint32_t i = k / 4 + 1; i-- > 0;)
+    if (i < k) sift_down(s->heap, k, i, s->heap[i]);
+}
+
+static void heap_push(pf_state *s, uint32_t r) {
+  if (s->heap_n > 2 * s->n_cached + 64) pf_compact(s);
+  heap_reserve(s, s->heap_n + 1);
+  pf_rec *x = &s->recs[r];
+  x->nprio = x->prio;
+  x->ntie = x->tie;
+  pf_node n = {x->prio, x->tie, r};
+  s->heap[s->heap_n] = n;
+  sift_up(s->heap, s->heap_n++);
+}
+
+/* remove the root: walk the hole down along the least children to a leaf, then sift the
+ * last node up from there (it usually belongs near the bottom): 3 comparisons a level */
+static inline void heap_pop(pf_state *s) {
+  pf_node *h = s->heap;
+  uint32_t hn = --s->heap_n, pos = 0;
+  if (hn == 0) return;
+  pf_node last = h[hn];
+  for (;;) {
+    uint32_t c = 4 * pos + 1, best = c;
+    if (c + 3 < hn) {
+      /* the next level's four lines, whichever child wins: their latency overlaps ours */
+      __builtin_prefetch(&h[4 * c + 1]);
+      __builtin_prefetch(&h[4 * c + 5]);
+      __builtin_prefetch(&h[4 * c + 9]);
+      __builtin_prefetch(&h[4 * c + 13]);
+      uint32_t b1 = less(&h[c + 1], &h[c]) ? c + 1 : c;
+      uint32_t b2 = less(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+      best = less(&h[b2], &h[b1]) ? b2 : b1;
+    } else if (c < hn) {
+      for (uint32_t k = c + 1; k < hn; k++)
+        if (less(&h[k], &h[best])) best = k;
+    } else {
+      break;
+    }
+    h[pos] = h[best];
+    pos = best;
+  }
+  h[pos] = last;
+  sift_up(h, pos);
+}
+
+/* ---- ties ---------------------------------------------------------------------------- */
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint32_t renumber(const uint32_t *sorted, uint32_t n, uint32_t t) {
+  uint32_t lo = 0, hi = n;  /* sorted[lo] == t */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (sorted[mid] < t) lo = mid + 1; else hi = mid;
+  }
+  return lo + 1;
+}
+
+/* ties run out after ~4e9 priority updates: renumber the ones in use 1, 2, ... in order */
+static void pf_renumber_ties(pf_state *s) {
+  pf_compact(s);
+  uint32_t n = 0;
+  uint32_t *t = malloc((2 * (size_t)s->n_recs + 1) * sizeof(uint32_t));
+  for (uint32_t i = 0; i < s->n_recs; i++)
+    if (s->recs[i].state == PF_CACHED) {
+      t[n++] = s->recs[i].tie;
+      if (s->recs[i].ntie) t[n++] = s->recs[i].ntie;  /* 0 (no node) stays 0 */
+    }
+  qsort(t, n, sizeof(uint32_t), cmp_u32);
+  for (uint32_t i = 0; i < s->heap_n; i++) s->heap[i].tie = renumber(t, n, s->heap[i].tie);
+  for (uint32_t i = 0; i < s->n_recs; i++)
+    if (s->recs[i].state == PF_CACHED) {
+      s->recs[i].tie = renumber(t, n, s->recs[i].tie);
+      if (s->recs[i].ntie) s->recs[i].ntie = renumber(t, n, s->recs[i].ntie);
+    }
+  s->seq = n + 1;
+  free(t);
 }
 
 /* ---- statistics ----------------------------------------------------------------------- */
+#if PF_STATS
 /* the k-th smallest of v[0..n) (Hoare's quickselect; reorders v): the same value a sort
  * would put at v[k], in expected O(n) instead of O(n log n) */
 static double kth_smallest(double *v, uint32_t n, uint32_t k) {
@@ -249,38 +369,58 @@ static void pct(double *v, uint32_t n, double *p50, double *p90) {
   *p50 = kth_smallest(v, n, n / 2);
   *p90 = kth_smallest(v, n, (n * 9) / 10);
 }
+#endif
 
+#if PF_STATS || PF_GHOSTS
 static void refresh_stats(pf_state *s) {
   struct pf_ctx *c = &s->ctx;
-  uint32_t n = s->heap_n;
+  uint32_t n = s->n_cached;
   c->n_objs = n;
   c->ghost_hits = s->misses_window ? (double)s->ghost_hits_window / s->misses_window : 0;
   s->misses_window = s->ghost_hits_window = 0;
+#if PF_STATS
   if (n == 0) return;
   double counts[PF_STATS_SAMPLE], ages[PF_STATS_SAMPLE], sizes[PF_STATS_SAMPLE];
-  uint32_t k = n < PF_STATS_SAMPLE ? n : PF_STATS_SAMPLE;
-  for (uint32_t i = 0; i < k; i++) {
-    s->rng ^= s->rng << 13; s->rng ^= s->rng >> 7; s->rng ^= s->rng << 17;  /* deterministic */
-    const pf_entry *e = &s->entries[s->heap[k == n ? i : s->rng % n].e];
-    counts[i] = e->f.count;
-    ages[i] = (double)s->now - e->f.last_access;
-    sizes[i] = e->f.size;
+  uint32_t k = 0;
+  /* every cached object when they are few, else a deterministic uniform sample of them
+   * (a random heap slot, skipping garbage: at most half the heap is garbage) */
+  for (uint32_t i = 0; k < PF_STATS_SAMPLE && (n <= PF_STATS_SAMPLE ? i < s->heap_n : i < 64 * PF_STATS_SAMPLE); i++) {
+    uint32_t pos = i;
+    if (n > PF_STATS_SAMPLE) {
+      s->rng ^= s->rng << 13; s->rng ^= s->rng >> 7; s->rng ^= s->rng << 17;
+      pos = (uint32_t)(s->rng % s->heap_n);
+    }
+    if (!node_live(s, &s->heap[pos])) continue;
+    const pf_rec *e = &s->recs[s->heap[pos].r];
+    counts[k] = e->f.count;
+    ages[k] = (double)s->now - e->f.last_access;
+    sizes[k] = e->f.size;
+    k++;
   }
+  if (k == 0) return;
   pct(counts, k, &c->count_p50, &c->count_p90);
   pct(ages, k, &c->age_p50, &c->age_p90);
   pct(sizes, k, &c->size_p50, &c->size_p90);
+#endif
 }
+#endif
 
 static inline void tick(pf_state *s) {
   s->now++;
   s->ctx.now = (double)s->now;
+#if PF_STATS || PF_GHOSTS
   if (s->now % PF_STATS_PERIOD == 0) refresh_stats(s);
+#endif
 }
 
-static inline pf_node keyed(pf_state *s, uint32_t e) {
-  s->ctx.n_objs = s->heap_n;
-  pf_node n = {priority(&s->entries[e].f, &s->ctx), ++s->seq, e};
-  return n;
+/* priority() on record r: its current key */
+static inline void keyed(pf_state *s, uint32_t r) {
+  if (s->seq >= PF_TIE_LIMIT) pf_renumber_ties(s);
+  s->ctx.n_objs = s->n_cached;
+  pf_rec *x = &s->recs[r];
+  double p = priority(&x->f, &s->ctx);
+  x->prio = p == p ? p : -INFINITY;  /* NaN (the probe screens for it) evicts first */
+  x->tie = ++s->seq;
 }
 
 /* ---- libCacheSim pluginCache hooks ---------------------------------------------------- */
@@ -288,13 +428,16 @@ void *cache_init_hook(const common_cache_params_t params) {
   pf_state *s = calloc(1, sizeof(pf_state));
   s->capacity = params.cache_size;
   uint32_t guess = params.cache_size < (1 << 20) ? (uint32_t)params.cache_size + 16 : (1 << 20);
-  s->cap_entries = guess;
-  s->entries = malloc(guess * sizeof(pf_entry));
-  s->heap = malloc(guess * sizeof(pf_node));
-  s->free_list = malloc(guess * sizeof(uint32_t));
-  map_init(&s->objects, 2 * (uint64_t)guess);
+  s->cap_recs = PF_GHOSTS ? 2 * guess : guess;
+  s->recs = malloc(s->cap_recs * sizeof(pf_rec));
+  s->free_list = malloc(s->cap_recs * sizeof(uint32_t));
+  heap_reserve(s, guess);
+  map_init(&s->objects, s->cap_recs);
+#if PF_GHOSTS
   s->ghost_cap = guess;
-  s->ghosts = calloc(guess, sizeof(pf_ghost));
+  s->ghosts = malloc(guess * sizeof(uint32_t));
+  for (uint32_t i = 0; i < guess; i++) s->ghosts[i] = PF_EMPTY;
+#endif
   s->ctx.cache_size = (double)params.cache_size;
   s->rng = 0x2545F4914F6CDD1DULL;
   return s;
@@ -303,29 +446,32 @@ void *cache_init_hook(const common_cache_params_t params) {
 void cache_hit_hook(void *data, const request_t *req) {
   pf_state *s = data;
   tick(s);
-  uint32_t e = map_get(&s->objects, req->obj_id);
-  if (e == PF_EMPTY || (e & PF_GHOST)) return;
-  pf_entry *x = &s->entries[e];
+  uint32_t r = map_get(&s->objects, req->obj_id);
+  if (r == PF_EMPTY || s->recs[r].state != PF_CACHED) return;
+  pf_rec *x = &s->recs[r];
   x->f.count += 1;
   x->f.last_access = (double)s->now;
   x->f.size = (double)req->obj_size;
-  uint32_t pos = x->heap_pos;
-  double old = s->heap[pos].prio;
-  s->heap[pos] = keyed(s, e);
-  /* the tie grew, so an unchanged priority can only move down */
-  if (s->heap[pos].prio < old) sift_up(s, pos);
-  else sift_down(s, pos);
+  keyed(s, r);
+  x = &s->recs[r];
+  /* the new tie is the largest yet: the key went below the node's only if prio did */
+  if (x->prio < x->nprio) heap_push(s, r);
 }
 
-static uint32_t new_entry(pf_state *s) {
+static uint32_t new_rec(pf_state *s) {
   if (s->n_free) return s->free_list[--s->n_free];
-  if (s->n_entries == s->cap_entries) {
-    s->cap_entries *= 2;
-    s->entries = realloc(s->entries, s->cap_entries * sizeof(pf_entry));
-    s->heap = realloc(s->heap, s->cap_entries * sizeof(pf_node));
-    s->free_list = realloc(s->free_list, s->cap_entries * sizeof(uint32_t));
+  if (s->n_recs == s->cap_recs) {
+    s->cap_recs *= 2;
+    s->recs = realloc(s->recs, s->cap_recs * sizeof(pf_rec));
+    s->free_list = realloc(s->free_list, s->cap_recs * sizeof(uint32_t));
   }
-  return s->n_entries++;
+  return s->n_recs++;
+}
+
+static void free_rec(pf_state *s, uint32_t r) {
+  s->recs[r].state = PF_FREE;
+  s->recs[r].ntie = 0;
+  s->free_list[s->n_free++] = r;
 }
 
 void cache_miss_hook(void *data, const request_t *req) {
@@ -333,37 +479,50 @@ void cache_miss_hook(void *data, const request_t *req) {
   tick(s);
   s->misses_window++;
   if (req->obj_size > s->capacity) return;  /* libCacheSim does not admit it either */
-  uint32_t e = new_entry(s);
-  pf_entry *x = &s->entries[e];
-  memset(&x->f, 0, sizeof x->f);
-  x->id = req->obj_id;
+  if ((s->objects.n + 1) * 2 > s->objects.mask + 1) map_grow(&s->objects);
+  pf_slot *slot = map_slot(&s->objects, req->obj_id);
+  uint32_t r;
+  pf_rec *x;
+  if (slot->val != PF_EMPTY) {  /* a ghost: libCacheSim sends hits to cache_hit_hook */
+    r = slot->val;
+    if (s->recs[r].state == PF_CACHED) return;
+    x = &s->recs[r];
+    double count = x->f.count, age = x->evict_time - x->f.insert_time, gap = (double)s->now - x->evict_time;
+    memset(&x->f, 0, sizeof x->f);
+    x->f.ghost_count = count;
+    x->f.ghost_age = age;
+    x->f.ghost_gap = gap;
+    s->ghost_hits_window++;
+  } else {
+    slot->key = req->obj_id;
+    r = slot->val = new_rec(s);
+    s->objects.n++;
+    x = &s->recs[r];
+    memset(&x->f, 0, sizeof x->f);
+    x->id = req->obj_id;
+    x->ntie = 0;
+  }
+  x->state = PF_CACHED;
   x->f.count = 1;
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
-  pf_slot *known = map_find(&s->objects, req->obj_id);
-  if (known && (known->val & PF_GHOST)) {
-    pf_ghost *gh = &s->ghosts[known->val & ~PF_GHOST];
-    x->f.ghost_count = gh->count;
-    x->f.ghost_age = gh->age;
-    x->f.ghost_gap = (double)s->now - gh->evict_time;
-    gh->live = 0;
-    s->ghost_hits_window++;
-    known->val = e;  /* the ghost becomes the cached object */
-  } else {
-    map_put(&s->objects, req->obj_id, e);
-  }
-  pf_node n = keyed(s, e);
-  heap_set(s, s->heap_n++, n);
-  sift_up(s, s->heap_n - 1);
+  keyed(s, r);
+  heap_push(s, r);
+  s->n_cached++;
 }
 
+#if PF_GHOSTS
 /* the ghost ring holds as many objects as the cache does: double it, oldest first */
 static void grow_ghosts(pf_state *s) {
   uint32_t cap = s->ghost_cap * 2;
-  pf_ghost *g = calloc(cap, sizeof(pf_ghost));
+  uint32_t *g = malloc(cap * sizeof(uint32_t));
+  for (uint32_t i = 0; i < cap; i++) g[i] = PF_EMPTY;
   for (uint32_t i = 0; i < s->ghost_cap; i++) {
-    g[i] = s->ghosts[(s->ghost_head + i) % s->ghost_cap];
-    if (g[i].live) map_find(&s->objects, g[i].id)->val = i | PF_GHOST;
+    uint32_t slot = (s->ghost_head + i) % s->ghost_cap, r = s->ghosts[slot];
+    if (r != PF_EMPTY && s->recs[r].state == PF_GHOSTED && s->recs[r].gpos == slot) {
+      g[i] = r;
+      s->recs[r].gpos = i;
+    }
   }
   free(s->ghosts);
   s->ghosts = g;
@@ -371,47 +530,64 @@ static void grow_ghosts(pf_state *s) {
   s->ghost_cap = cap;
 }
 
-/* the victim's map value turns into its ghost slot in place; the oldest ghost is forgotten */
-static void remember(pf_state *s, const pf_entry *x) {
-  if (s->heap_n + 1 > s->ghost_cap) grow_ghosts(s);
-  pf_ghost *slot = &s->ghosts[s->ghost_head];
-  if (slot->live) map_del(&s->objects, slot->id);
-  slot->id = x->id;
-  slot->count = x->f.count;
-  slot->age = (double)s->now - x->f.insert_time;
-  slot->evict_time = (double)s->now;
-  slot->live = 1;
-  map_find(&s->objects, x->id)->val = s->ghost_head | PF_GHOST;
-  s->ghost_head = (s->ghost_head + 1) % s->ghost_cap;
+/* the victim turns into its own ghost; the oldest ghost is forgotten */
+static void remember(pf_state *s, uint32_t r) {
+  if (s->n_cached + 1 > s->ghost_cap) grow_ghosts(s);
+  uint32_t head = s->ghost_head, old = s->ghosts[head];
+  if (old != PF_EMPTY && s->recs[old].state == PF_GHOSTED && s->recs[old].gpos == head) {
+    map_del(&s->objects, s->recs[old].id);
+    free_rec(s, old);
+  }
+  pf_rec *x = &s->recs[r];
+  x->state = PF_GHOSTED;
+  x->ntie = 0;
+  x->evict_time = (double)s->now;
+  x->gpos = head;
+  s->ghosts[head] = r;
+  s->ghost_head = head + 1 == s->ghost_cap ? 0 : head + 1;
 }
+#endif
 
-static void release(pf_state *s, uint32_t e) {
-  heap_remove(s, e);
-  s->free_list[s->n_free++] = e;
-}
-
+/* the cached object of least (priority, tie); see the heap's comment */
 obj_id_t cache_eviction_hook(void *data, const request_t *req) {
   pf_state *s = data;
-  if (s->heap_n == 0) return req->obj_id;
-  uint32_t e = s->heap[0].e;
-  obj_id_t victim = s->entries[e].id;
-  remember(s, &s->entries[e]);
-  release(s, e);
+  if (s->n_cached == 0) return req->obj_id;
+  for (;;) {
+    pf_node top = s->heap[0];
+    pf_rec *x = &s->recs[top.r];
+    if (x->ntie != top.tie) { heap_pop(s); continue; }  /* garbage */
+    if (x->tie == top.tie) break;                         /* current: the minimum */
+    pf_node n = {x->prio, x->tie, top.r};                 /* stale: re-key, sink */
+    x->nprio = x->prio;
+    x->ntie = x->tie;
+    sift_down(s->heap, s->heap_n, 0, n);
+  }
+  uint32_t r = s->heap[0].r;
+  heap_pop(s);
+  obj_id_t victim = s->recs[r].id;
+#if PF_GHOSTS
+  remember(s, r);  /* the ring is sized while the victim still counts */
+#else
+  map_del(&s->objects, victim);
+  free_rec(s, r);
+#endif
+  s->n_cached--;
   return victim;
 }
 
 void cache_remove_hook(void *data, obj_id_t obj_id) {
   pf_state *s = data;
-  uint32_t e = map_get(&s->objects, obj_id);
-  if (e == PF_EMPTY || (e & PF_GHOST)) return;
+  uint32_t r = map_get(&s->objects, obj_id);
+  if (r == PF_EMPTY || s->recs[r].state != PF_CACHED) return;
   map_del(&s->objects, obj_id);
-  release(s, e);
+  free_rec(s, r);  /* its heap node is garbage now */
+  s->n_cached--;
 }
 
 void cache_free_hook(void *data) {
   pf_state *s = data;
-  free(s->entries);
-  free(s->heap);
+  free(s->recs);
+  free(s->heap_mem);
   free(s->free_list);
   free(s->objects.slots);
   free(s->ghosts);

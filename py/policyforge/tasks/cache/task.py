@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -24,6 +25,17 @@ from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, Task
 from . import traces
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
+FEATURES_MARK = "/* PF_FEATURES */"
+
+
+def feature_flags(source: str) -> int:
+    """PF_FEATURES for the template: 1 = ghost history, 2 = percentile statistics."""
+    flags = 0
+    if re.search(r"ghost_(count|age|gap|hits)", source):
+        flags |= 1
+    if re.search(r"_p(50|90)", source):
+        flags |= 2
+    return flags
 # name in reports -> pf-cachesim algorithm
 RANKED = {"LRU": "lru", "LFU": "lfu", "FIFO": "fifo", "MRU": "mru", "LIRS": "lirs",
           "CLOCK": "fifo-reinsertion", "CR-LFU": "cr-lfu", "SR-LRU": "sr-lru", "GDSF": "gdsf",
@@ -218,6 +230,9 @@ class CacheTask(Task):
         if HOLE_MARK not in template:
             raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
         n = template[: template.index(HOLE_MARK)].count("\n") + 1
+        # the template compiles in the ghost history and the percentile statistics only when
+        # priority() can read them (the checker allows no other way in than the field names)
+        template = template.replace(FEATURES_MARK, f"#define PF_FEATURES {feature_flags(source)}", 1)
         # #line keeps compiler messages in the candidate's own line numbers
         return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{source}\n#line {n + 1} "pq_template.c"')
 
