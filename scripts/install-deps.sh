@@ -47,6 +47,18 @@ fi
 
 scripts/fetch-libcachesim.sh
 
+# --- torch (eplb: the torch custom op policyforge::rebalance_experts) ---------------------
+# Only from a local CPU wheel: without one, pip would download a multi-GB CUDA build.
+# Skipped quickly when torch is already importable or no such wheel exists.
+torch_whl=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -1 || true)
+if [ -n "$torch_whl" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "install-deps: pip install $torch_whl"
+  t0=$(date +%s)
+  .venv/bin/python -m pip install -q "$torch_whl"
+  echo "install-deps: torch installed in $(( $(date +%s) - t0 )) s"
+fi
+# --- end torch -----------------------------------------------------------------------------
+
 # Rebuild the native parts only when a native input changed since the last build.
 native_hash=$( (git ls-files -s CMakeLists.txt pyproject.toml native 2>/dev/null; \
                 git diff HEAD -- CMakeLists.txt pyproject.toml native 2>/dev/null; \

@@ -105,3 +105,27 @@ def test_vllm_json_loader(tmp_path):
         workloads.load_vllm_json(bad)
     with pytest.raises(TaskError, match="shape"):
         TASK_CLASS(workload=str(good), window=1, replicas=3, groups=2, nodes=1, gpus=2).prepare(tmp_path)
+
+
+@pytest.mark.parametrize("avx2", [True, False])
+def test_both_copies_of_the_pipeline_match_the_reference(avx2):
+    """The op runs an AVX2 copy of the pipeline where the CPU has AVX2, else an SSE2 one:
+    both must give the references' plans (including the rank count's 4-wide tails)."""
+    op = load_op()
+    if avx2 and not getattr(op, "has_avx2", False):
+        pytest.skip("this CPU (or this build) has no AVX2 copy")
+    if not hasattr(op, "_use_avx2"):
+        pytest.skip("this build of policyforge._eplb has one copy of the pipeline")
+    was = op._use_avx2(avx2)
+    try:
+        rng = np.random.default_rng(7)
+        for t in range(40):
+            E, R, G, N, M = (SHAPES + [(256, 288, 8, 4, 32), (20, 34, 4, 2, 2), (300, 600, 3, 2, 60)])[t % 9]
+            w = rng.lognormal(0, 1.5, (2, E))
+            if t % 2:
+                w = np.floor(w * 3)
+            native = op.rebalance_experts(w, R, G, N, M)
+            for ref in (rebalance_python(w, R, G, N, M), rebalance_numpy(w, R, G, N, M)):
+                assert all(a.shape == b.shape and (a == b).all() for a, b in zip(native, ref))
+    finally:
+        op._use_avx2(was)
