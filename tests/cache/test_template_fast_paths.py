@@ -1,0 +1,56 @@
+"""The template's fast paths change speed, never which object is evicted.
+
+- PF_FEATURES: ghost history and percentiles are compiled in only when priority() reads them;
+  compiling them in anyway gives the same misses.
+- lazy increase-key with a priority that goes down on hits (MRU, an oscillating one): the
+  heap keeps garbage nodes and compacts them; the result must equal the one with ties
+  renumbered every few thousand updates (PF_TIE_LIMIT), which compacts and renumbers often.
+"""
+import subprocess
+
+import pytest
+
+from policyforge.native import native_dir
+from policyforge.tasks.cache.task import feature_flags
+
+P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
+
+
+def test_feature_flags_follow_the_fields_read():
+    assert feature_flags(P.format("obj->last_access")) == 0
+    assert feature_flags(P.format("obj->count + obj->ghost_count")) == 1
+    assert feature_flags(P.format("ctx->ghost_hits * obj->count")) == 1
+    assert feature_flags(P.format("obj->count - ctx->count_p90")) == 2
+    assert feature_flags(P.format("obj->ghost_age + ctx->age_p50")) == 3
+
+
+def _misses(task, source, tmp_path, name, defines=()):
+    work = tmp_path / name
+    work.mkdir()
+    (work / "p.c").write_text(task.full_source(source))
+    cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
+           *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
+    subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+    r = task._simulate(task.trace, ["--plugin", str(work / "p.so")])
+    return [x["n_miss"] for x in r["results"]]
+
+
+@pytest.mark.parametrize("body", ["obj->last_access", "obj->count", "-obj->last_access",
+                                  "pf_div(obj->last_access, obj->count) + floor(ctx->now / 1000.0)"])
+def test_left_out_features_change_nothing(cloudphysics, tmp_path, body):
+    src = P.format(body)
+    assert feature_flags(src) == 0
+    lean = _misses(cloudphysics, src, tmp_path, "lean")
+    full = _misses(cloudphysics, src.replace("return", "return 0.0 * obj->ghost_count * ctx->count_p50 +"),
+                   tmp_path, "full")
+    assert lean == full
+
+
+@pytest.mark.parametrize("body", ["-obj->last_access", "obj->count",
+                                  "obj->count * (floor(ctx->now / 7.0) - 2.0 * floor(ctx->now / 14.0) - 0.5)"
+                                  " + obj->last_access * 0.001",
+                                  "obj->count - pf_div(obj->ghost_gap, obj->ghost_count + 1.0)"])
+def test_tie_renumbering_and_garbage_keep_the_eviction_order(cloudphysics, tmp_path, body):
+    src = P.format(body)
+    assert _misses(cloudphysics, src, tmp_path, "plain") == \
+        _misses(cloudphysics, src, tmp_path, "renumbered", ["PF_TIE_LIMIT=40000u"])
