@@ -46,15 +46,20 @@ def in_flight_pkts(link: dict) -> int:
     return int(rate * 1e6 / 8 * link.get("delay_ms", 10.0) / 1000 / 1500) + 1
 
 
-def build_net(link: dict):
+def build_net(link: dict, hosts: int = 1):
+    """A dumbbell like the host's: `hosts` senders on switch s1, as many receivers on s2, and
+    one TCLink s1-s2 (netem/htb) as the bottleneck. Sender i is 10.0.0.(i+1), receiver i
+    10.0.0.(i+101)."""
     from mininet.link import Link, TCLink
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
     net = Mininet(controller=None, switch=LinuxBridge, link=Link, autoSetMacs=True, waitConnected=False)
-    snd, rcv = net.addHost("snd", ip="10.0.0.1/24"), net.addHost("rcv", ip="10.0.0.2/24")
     s1, s2 = net.addSwitch("s1"), net.addSwitch("s2")
-    net.addLink(snd, s1)
-    net.addLink(rcv, s2)
+    snds = [net.addHost(f"snd{i}", ip=f"10.0.0.{i + 1}/24") for i in range(hosts)]
+    rcvs = [net.addHost(f"rcv{i}", ip=f"10.0.0.{i + 101}/24") for i in range(hosts)]
+    for snd, rcv in zip(snds, rcvs):
+        net.addLink(snd, s1)
+        net.addLink(rcv, s2)
     delay = f"{link.get('delay_ms', 10.0):g}ms"
     # netem's limit counts the packets in its delay line too: add the one-way BDP so the
     # droptail backlog matches linkem's queue (else cubic/reno lose a third of the rate)
@@ -63,13 +68,13 @@ def build_net(link: dict):
         data_dir["bw"] = float(link["rate_mbps"])
     if link.get("loss"):
         data_dir["loss"] = float(link["loss"]) * 100        # netem takes percent
-    net.addLink(s1, s2, cls=TCLink, params1=data_dir, params2={"delay": delay})
+    bottleneck = net.addLink(s1, s2, cls=TCLink, params1=data_dir, params2={"delay": delay})
     net.start()
-    for intf in (s1.intf("s1-eth2"), s2.intf("s2-eth2")):   # the bottleneck: no offloads
+    for intf in (bottleneck.intf1, bottleneck.intf2):         # the bottleneck: no offloads
         intf.cmd(f"ethtool -K {intf} tso off gso off gro off 2>/dev/null")
-    for host in (snd, rcv):
+    for host in snds + rcvs:
         host.cmd(f"ethtool -K {host.defaultIntf()} tso off gso off gro off 2>/dev/null")
-    return net, snd, rcv
+    return net, snds, rcvs
 
 
 def flow_metrics(report: dict) -> dict:
@@ -93,16 +98,16 @@ def percentile(xs: list, q: float):
 
 def run(exp: dict) -> dict:
     link, flows = exp["link"], exp["flows"]
-    net, snd, rcv = build_net(link)
+    net, snds, rcvs = build_net(link, hosts=len(flows))     # one sender and receiver host per flow
     try:
-        servers = [rcv.popen(["iperf3", "-s", "-1", "-p", str(5201 + i)]) for i in range(len(flows))]
+        servers = [rcvs[i].popen(["iperf3", "-s", "-1", "-p", str(5201 + i)]) for i in range(len(flows))]
         time.sleep(0.5)
         reports = [None] * len(flows)
 
         def client(i: int) -> None:
             f = flows[i]
             time.sleep(f.get("start_s", 0.0))
-            p = snd.popen(["iperf3", "-c", rcv.IP(), "-p", str(5201 + i), "-t", str(f.get("duration_s", 5)),
+            p = snds[i].popen(["iperf3", "-c", rcvs[i].IP(), "-p", str(5201 + i), "-t", str(f.get("duration_s", 5)),
                            "-C", f["scheme"], "-J", "-i", "0.2", "--connect-timeout", "3000"])
             out, err = p.communicate()
             try:
