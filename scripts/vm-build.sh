@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the policyforge kernel VM: a Debian 12 root filesystem from Debian's packages only
 # (debootstrap + scripts/vm-provision.sh in a chroot), packed into an ext4 disk image, plus
-# the guest's own vmlinuz/initrd extracted next to it so qemu boots with -kernel/-initrd.
+# a static initramfs (scripts/vm-initramfs-init.c + the root disk's modules) and the guest's vmlinuz next to it,
+# so qemu boots with -kernel/-initrd.
 # The result lives in a cache outside the clone (PF_VM_CACHE, default
 # /var/cache/policyforge/vm) under a key = hash of the provisioning inputs; a second run with
 # unchanged inputs only prints the path.
@@ -14,8 +15,10 @@ MIRROR=${PF_VM_MIRROR:-$(grep -hoE '(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /
          | head -1 | awk '{print $2}' || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
-# the provisioning script holds the package list; the agent is copied into the image
-INPUTS=("$ROOT_DIR/scripts/vm-provision.sh" "$ROOT_DIR/py/policyforge/vm/agent.py")
+# the provisioning script holds the package list; the agent is copied into the image; this
+# script and the initramfs' /init make the boot files
+INPUTS=("$ROOT_DIR/scripts/vm-provision.sh" "$ROOT_DIR/py/policyforge/vm/agent.py"
+        "$ROOT_DIR/scripts/vm-build.sh" "$ROOT_DIR/scripts/vm-initramfs-init.c")
 KEY=$( (cat "${INPUTS[@]}"; echo "$SUITE") | sha256sum | cut -c1-16)
 OUT="$CACHE/$KEY"
 if [ -f "$OUT/ready" ]; then
@@ -23,7 +26,7 @@ if [ -f "$OUT/ready" ]; then
   echo "vm image up to date: $OUT"
   exit 0
 fi
-for tool in debootstrap mkfs.ext4 chroot; do
+for tool in debootstrap mkfs.ext4 chroot cpio gcc; do
   command -v "$tool" >/dev/null || { echo "vm-build: $tool not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "vm-build: debootstrap needs root" >&2; exit 1; }
@@ -56,8 +59,21 @@ rm -f "$ROOTFS/usr/sbin/policy-rc.d"
 
 mkdir -p "$WORK/out"
 cp "$(ls "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -1)" "$WORK/out/vmlinuz"
-cp "$(ls "$ROOTFS"/boot/initrd.img-* | sort -V | tail -1)" "$WORK/out/initrd.img"
 basename "$(ls -d "$ROOTFS"/lib/modules/* | sort -V | tail -1)" > "$WORK/out/kernel-release"
+# The initramfs: not Debian's (udev and scripts cost ~7 s under TCG) but a static /init
+# (scripts/vm-initramfs-init.c) and the modules the root disk needs, in load order.
+echo "vm-build: initramfs (virtio disk + ext4 modules, static /init)"
+KREL=$(cat "$WORK/out/kernel-release")
+INITRAMFS="$WORK/initramfs"
+mkdir -p "$INITRAMFS"
+gcc -static -Os -Wall -Werror -o "$INITRAMFS/init" "$ROOT_DIR/scripts/vm-initramfs-init.c"
+for m in virtio_pci virtio_blk crc32c_generic ext4; do
+  chroot "$ROOTFS" modprobe --show-depends -S "$KREL" "$m"
+done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' > "$INITRAMFS/modules"
+while read -r ko; do
+  mkdir -p "$INITRAMFS$(dirname "$ko")"; cp "$ROOTFS$ko" "$INITRAMFS$ko"
+done < "$INITRAMFS/modules"
+(cd "$INITRAMFS" && find . | cpio -o -H newc --quiet) > "$WORK/out/initrd.img"
 echo "vm-build: packing the root filesystem (ext4, mkfs -d)"
 mkfs.ext4 -q -L pfroot -d "$ROOTFS" "$WORK/out/rootfs.ext4" 6G
 cp "$WORK/provision.log" "$WORK/out/"

@@ -73,10 +73,5 @@ echo pf-vm > /etc/hostname
 if [ "${PF_VM_IMAGE_BUILD:-}" = 1 ]; then     # only the qemu image: root on /dev/vda, console login
   printf '/dev/vda / ext4 defaults 0 1\n' > /etc/fstab
   passwd -d root >/dev/null
-  # qemu's hardware is known: an initramfs with just the root disk's drivers (6 MB, not 36 MB
-  # with MODULES=most) unpacks and probes faster under TCG; pf-init loads the rest.
-  sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
-  printf '%s\n' virtio_pci virtio_blk ext4 > /etc/initramfs-tools/modules
-  update-initramfs -u -k all
 fi
 echo "vm-provision: done"
