@@ -12,3 +12,16 @@ def cli_env() -> dict:
                                          env.get("PYTHONPATH", "")])
     env.pop("OPENAI_API_KEY", None)
     return env
+
+
+def genome_vs_baselines(trace: str, priority: str, tmp_path) -> tuple[float, dict[str, float]]:
+    """Cache task: the hit ratio of the offline generator's expression `priority` on `trace`,
+    and every baseline's hit ratio (same libCacheSim build, same trace)."""
+    from policyforge.tasks.cache import TASK_CLASS
+    task = TASK_CLASS(trace=trace)
+    task.prepare(tmp_path)
+    check = task.check(task.render({"priority": priority}), tmp_path / "c")
+    assert check.ok, check.feedback
+    ev = task.evaluate(check, tmp_path)
+    assert ev.ok, ev.reason
+    return ev.score, {b.name: b.evaluation.score for b in task.baselines(tmp_path)}

@@ -10,6 +10,7 @@ from policyforge.task import TaskError
 from policyforge.tasks.cache import TASK_CLASS
 from policyforge.checks import check_source
 from policyforge.tasks.cache.traces import RECORD
+from pfhelpers import genome_vs_baselines
 
 
 
@@ -77,15 +78,10 @@ def test_probe_rejects_nan_priorities(tmp_path):
 
 def test_a_priority_with_ghost_history_beats_all_14_baselines_on_the_demo_trace(tmp_path):
     """The search space holds winners on the demo trace (the search itself: test_search.py)."""
-    task = TASK_CLASS(trace="demo")
-    task.prepare(tmp_path)
-    check = task.check(task.render({"priority": "(mul last_access (mul last_access freq))"}), tmp_path / "c")
-    assert check.ok, check.feedback
-    ev = task.evaluate(check, tmp_path)
-    base = {b.name: b.evaluation.score for b in task.baselines(tmp_path)}
     from policyforge.tasks.cache.task import CORE14
-    assert all(ev.score > base[n] for n in CORE14), (ev.score, base)
-    assert ev.score < base["Belady"]
+    score, base = genome_vs_baselines("demo", "(mul last_access (mul last_access freq))", tmp_path)
+    assert all(score > base[n] for n in CORE14), (score, base)
+    assert score < base["Belady"]
 
 
 def test_malformed_and_missing_traces_give_one_clear_line(tmp_path):
