@@ -9,13 +9,14 @@ scheme on the same link spec on the host (linkem) and in the VM (netem).
 
 Winners are the policy_cong_control() sources in bench/vm/winners/*.c (module pf_<stem>).
 Writes results.json, results.md, vm_schemes.png. Exit 1 when a winner's throughput falls more
-than TOLERANCE below the committed results.json on a link, or its mean RTT grows beyond it.
+than its link's TOLERANCE below the committed results.json, or its mean RTT grows beyond it.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -30,9 +31,16 @@ from policyforge.vm.machine import VM  # noqa: E402
 HERE = Path(__file__).resolve().parent
 LINKS = {"24 Mbit/s, 20 ms RTT": {"rate_mbps": 24.0, "delay_ms": 10.0},
          "10 Mbit/s, 80 ms RTT, 0.5% loss": {"rate_mbps": 10.0, "delay_ms": 40.0, "loss": 0.005}}
-# A winner regresses when its throughput drops by more than 15% or its mean RTT rises by more
-# than 25% against the committed run on the same link (TCG timing noise is ~5-10% run to run).
-TOLERANCE = {"throughput_mbps": 0.15, "mean_rtt_ms": 0.25}
+# Runs per scheme on each link; a row is their median. With random loss one 8 s flow sees ~10
+# losses and its throughput swings 40-65 % from run to run (measured 2026-12-04: vegas 1.35 vs
+# 3.10 Mbit/s), so the lossy link takes the median of 3.
+REPEATS = {"24 Mbit/s, 20 ms RTT": 1, "10 Mbit/s, 80 ms RTT, 0.5% loss": 3}
+# A winner regresses when its throughput drops, or its mean RTT rises, by more than the link's
+# tolerance against the committed run. Clean link: TCG timing noise is ~5-10 % run to run.
+# Lossy link: even the median of 3 runs moves by a third (cubic's runs here: 2.0, 3.2, 4.0
+# Mbit/s), so only a halving counts; mean RTT stays within a few percent there.
+TOLERANCE = {"24 Mbit/s, 20 ms RTT": {"throughput_mbps": 0.15, "mean_rtt_ms": 0.25},
+             "10 Mbit/s, 80 ms RTT, 0.5% loss": {"throughput_mbps": 0.50, "mean_rtt_ms": 0.25}}
 # Host (linkem) vs VM (netem): agreement within 20% on throughput and on mean RTT.
 FIDELITY_TOLERANCE = 0.20
 FIDELITY_SCHEMES = ("cubic", "reno")
@@ -43,8 +51,14 @@ def experiment(link: dict, scheme: str, duration: float) -> dict:
             "flows": [{"scheme": scheme, "start_s": 0.0, "duration_s": duration}]}
 
 
-def summary(result: dict) -> dict:
-    return {k: result.get(k) for k in ("throughput_mbps", "mean_rtt_ms", "p95_rtt_ms", "retransmits")}
+def summary(results: list[dict]) -> dict:
+    """The median of each metric over repeated runs, and every run's throughput."""
+    out = {}
+    for k in ("throughput_mbps", "mean_rtt_ms", "p95_rtt_ms", "retransmits"):
+        values = [r[k] for r in results if r.get(k) is not None]
+        out[k] = statistics.median(values) if values else None
+    out["runs_mbps"] = [round(r["throughput_mbps"], 3) for r in results]
+    return out
 
 
 def host_run(link: dict, scheme: str, duration: float) -> dict | None:
@@ -68,13 +82,14 @@ def check_regressions(rows: list[dict], committed: Path) -> list[str]:
         old = before.get((row["link"], row["scheme"]))
         if not row["winner"] or not old or not row.get("ok") or not old.get("ok"):
             continue
-        if row["throughput_mbps"] < old["throughput_mbps"] * (1 - TOLERANCE["throughput_mbps"]):
+        tol = TOLERANCE[row["link"]]
+        if row["throughput_mbps"] < old["throughput_mbps"] * (1 - tol["throughput_mbps"]):
             problems.append(f"{row['scheme']} on {row['link']}: throughput {row['throughput_mbps']:.2f} < "
-                            f"{old['throughput_mbps']:.2f} Mbit/s - {TOLERANCE['throughput_mbps']:.0%}")
+                            f"{old['throughput_mbps']:.2f} Mbit/s - {tol['throughput_mbps']:.0%}")
         if old.get("mean_rtt_ms") and row.get("mean_rtt_ms") and \
-                row["mean_rtt_ms"] > old["mean_rtt_ms"] * (1 + TOLERANCE["mean_rtt_ms"]):
+                row["mean_rtt_ms"] > old["mean_rtt_ms"] * (1 + tol["mean_rtt_ms"]):
             problems.append(f"{row['scheme']} on {row['link']}: mean RTT {row['mean_rtt_ms']:.1f} > "
-                            f"{old['mean_rtt_ms']:.1f} ms + {TOLERANCE['mean_rtt_ms']:.0%}")
+                            f"{old['mean_rtt_ms']:.1f} ms + {tol['mean_rtt_ms']:.0%}")
     return problems
 
 
@@ -106,19 +121,23 @@ def fmt(x, spec=".2f"):
 def write_markdown(report: dict, out: Path) -> None:
     lines = ["# VM benchmark: winners as kernel modules vs kernel CCs (Mininet + netem)", "",
              f"Machine: {report['machine']}. Command: `{report['command']}`. Commit {report['commit']}. "
-             f"Accelerator: {report['accel']}. Flow: one iperf3 flow, {report['duration_s']:g} s.", "",
-             f"Regression rule: a winner fails when its throughput drops more than "
-             f"{TOLERANCE['throughput_mbps']:.0%} or its mean RTT rises more than {TOLERANCE['mean_rtt_ms']:.0%} "
-             "against the committed results.json.", "",
-             "| link | scheme | winner | throughput (Mbit/s) | mean RTT (ms) | p95 RTT (ms) | retransmits |",
-             "|---|---|---|---|---|---|---|"]
+             f"Accelerator: {report['accel']}. Flow: one iperf3 flow, {report['duration_s']:g} s. Runs per "
+             "scheme: " + ", ".join(f"{n} on {k}" for k, n in report.get("repeats", {}).items()) +
+             "; a row is the median of its runs.", "",
+             "Regression rule: a winner fails when its throughput drops, or its mean RTT rises, by more than "
+             "the link's tolerance against the committed results.json: " +
+             "; ".join(f"{k}: {v['throughput_mbps']:.0%} / {v['mean_rtt_ms']:.0%}" for k, v in TOLERANCE.items()) +
+             ".", "",
+             "| link | scheme | winner | throughput (Mbit/s) | runs (Mbit/s) | mean RTT (ms) | p95 RTT (ms) | retransmits |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         if r.get("ok"):
+            runs = ", ".join(f"{x:.2f}" for x in r.get("runs_mbps", []))
             lines.append(f"| {r['link']} | {r['scheme']} | {'yes' if r['winner'] else ''} | "
-                         f"{fmt(r['throughput_mbps'])} | {fmt(r['mean_rtt_ms'], '.1f')} | {fmt(r['p95_rtt_ms'], '.1f')} | "
-                         f"{r['retransmits']} |")
+                         f"{fmt(r['throughput_mbps'])} | {runs} | {fmt(r['mean_rtt_ms'], '.1f')} | "
+                         f"{fmt(r['p95_rtt_ms'], '.1f')} | {fmt(r['retransmits'], '.0f')} |")
         else:
-            lines.append(f"| {r['link']} | {r['scheme']} | {'yes' if r['winner'] else ''} | failed: {r['failure']} | | | |")
+            lines.append(f"| {r['link']} | {r['scheme']} | {'yes' if r['winner'] else ''} | failed: {r['failure']} | | | | |")
     lines += ["", f"## Fidelity: host (linkem) vs VM (netem), tolerance {FIDELITY_TOLERANCE:.0%}", "",
               "| link | scheme | host Mbit/s | VM Mbit/s | host mean RTT | VM mean RTT | within tolerance |",
               "|---|---|---|---|---|---|---|"]
@@ -135,6 +154,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--no-check", action="store_true", help="do not compare with the committed results")
     ap.add_argument("--no-fidelity", action="store_true")
+    ap.add_argument("--repeats", type=int, default=0,
+                    help="runs per scheme and link, a row is their median (default: REPEATS per link)")
     args = ap.parse_args()
     committed_copy = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else None
     winners = sorted((HERE / "winners").glob("*.c"))
@@ -143,15 +164,16 @@ def main() -> int:
     with VM() as vm:
         print(f"VM up in {vm.boot_s:.1f} s ({vm.accel})", flush=True)
         for link_name, link in LINKS.items():
+            repeats = args.repeats or REPEATS[link_name]
             for scheme in KERNEL_SCHEMES:
-                r = run_experiment(vm, experiment(link, scheme, args.duration))
-                rows.append(dict(link=link_name, scheme=scheme, winner=False, ok=True, **summary(r)))
+                runs = [run_experiment(vm, experiment(link, scheme, args.duration)) for _ in range(repeats)]
+                rows.append(dict(link=link_name, scheme=scheme, winner=False, ok=True, **summary(runs)))
                 print(rows[-1], flush=True)
             for path in winners:
                 name = "pf_" + path.stem
-                out = evaluate_candidate(vm, path.read_text(), name, experiment(link, name, args.duration))
+                out = evaluate_candidate(vm, path.read_text(), name, experiment(link, name, args.duration), repeats)
                 row = dict(link=link_name, scheme=name, winner=True, ok=out["ok"])
-                row.update(summary(out["result"]) if out["ok"] else {"failure": f"{out['failure']}: {out['detail'][:200]}"})
+                row.update(summary(out["results"]) if out["ok"] else {"failure": f"{out['failure']}: {out['detail'][:200]}"})
                 rows.append(row)
                 print(row, flush=True)
         accel = vm.accel
@@ -175,7 +197,8 @@ def main() -> int:
     report = {"machine": f"{platform.node()} ({platform.machine()}, {_cpus()} CPUs, host kernel {platform.release()})",
               "command": "python bench/vm/run.py " + " ".join(sys.argv[1:]), "commit": commit, "accel": accel,
               "duration_s": args.duration, "elapsed_s": round(time.time() - t0, 1), "tolerance": TOLERANCE,
-              "fidelity_tolerance": FIDELITY_TOLERANCE, "rows": rows, "fidelity": fidelity,
+              "fidelity_tolerance": FIDELITY_TOLERANCE,
+              "repeats": {k: args.repeats or n for k, n in REPEATS.items()}, "rows": rows, "fidelity": fidelity,
               "regressions": regressions}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")

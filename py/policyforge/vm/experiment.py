@@ -68,8 +68,9 @@ def run_experiment(vm: VM, experiment: dict, timeout_s: float | None = None) -> 
     return json.loads(r.stdout)
 
 
-def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict) -> dict:
-    """One candidate, start to end. Returns {"ok": True, "result": ...} or
+def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict, repeats: int = 1) -> dict:
+    """One candidate, start to end: build, insmod, run the experiment `repeats` times, rmmod.
+    Returns {"ok": True, "result": the first run, "results": every run} or
     {"ok": False, "failure": "build|load|panic|hang", "detail": ...}; after a crash the VM is
     restarted so the caller can go on."""
     try:
@@ -78,9 +79,9 @@ def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict) 
         except ModuleError as e:
             return {"ok": False, "failure": "build", "detail": str(e)}
         flows = [dict(f, scheme=name) if f.get("scheme") in ("candidate", name) else f for f in experiment["flows"]]
-        result = run_experiment(vm, dict(experiment, flows=flows))
+        results = [run_experiment(vm, dict(experiment, flows=flows)) for _ in range(max(1, repeats))]
         unload(vm, name)
-        return {"ok": True, "result": result}
+        return {"ok": True, "result": results[0], "results": results}
     except GuestCrash as crash:
         vm.restart()
         return {"ok": False, "failure": crash.kind, "detail": str(crash), "console": crash.console}
