@@ -26,13 +26,6 @@ extern "C" int pf_eplb_cuda_rebalance(const double *recent, const double *histor
                                       int N, int M, int64_t *phy2log, int64_t *logcnt, char *err, int errlen);
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"), noinline)) static void rebalance_reference_avx2(
-    const double *w, const double *h, int L, int E, int R, int G, int N, int M, int64_t *p2l, int64_t *cnt) {
-  pf_eplb::rebalance<pf_eplb::ReferenceRules, 4>(w, h, L, E, R, G, N, M, p2l, cnt);
-}
-#endif
-
 static RebalanceFn load_rules(const std::string &path) {
   static std::mutex mu;
   static std::map<std::string, RebalanceFn> loaded;
@@ -59,19 +52,8 @@ static void check_loads(const DArray &a, const char *name) {
   if (bad) throw std::invalid_argument(std::string(name) + " must be finite and non-negative");
 }
 
-// The reference rules twice: for any x86-64 (SSE2) and for AVX2, chosen at run time. flatten
-// inlines the whole pipeline into each, so the AVX2 copy is compiled for AVX2 throughout (its
-// rank count compares four doubles at a time). Only comparisons and the same additions and
-// divisions in the same order: both give the same plans bit for bit.
+// The reference rules run the copy of the pipeline this CPU runs best (rebalance_dispatch).
 static bool use_avx2 = true;  // tests switch it off to check the SSE2 copy too
-
-static void rebalance_reference(const double *w, const double *h, int L, int E, int R, int G, int N, int M,
-                                int64_t *p2l, int64_t *cnt) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (use_avx2 && __builtin_cpu_supports("avx2")) return rebalance_reference_avx2(w, h, L, E, R, G, N, M, p2l, cnt);
-#endif
-  pf_eplb::rebalance<pf_eplb::ReferenceRules, 2>(w, h, L, E, R, G, N, M, p2l, cnt);
-}
 
 static py::tuple rebalance_experts(DArray weight, int num_replicas, int num_groups, int num_nodes, int num_gpus,
                                    py::object history, const std::string &rules_lib, const std::string &device) {
@@ -108,7 +90,8 @@ static py::tuple rebalance_experts(DArray weight, int num_replicas, int num_grou
     throw std::invalid_argument("device must be 'cpu' or 'cuda'");
   } else if (rules_lib.empty()) {
     py::gil_scoped_release nogil;
-    rebalance_reference(wp, hp, L, E, R, num_groups, num_nodes, num_gpus, p2l, cnt);
+    pf_eplb::rebalance_dispatch<pf_eplb::ReferenceRules>(wp, hp, L, E, R, num_groups, num_nodes, num_gpus, p2l, cnt,
+                                                         use_avx2);
   } else {
     RebalanceFn fn = load_rules(rules_lib);
     int rc;

@@ -299,6 +299,29 @@ PF_EPLB_INLINE void rebalance(const double *recent, const double *history, int L
                            phy2log + (size_t)l * R, logcnt + (size_t)l * E, sc);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The pipeline compiled for AVX2 throughout (the PF_EPLB_INLINE functions inline into it).
+template <class Rules>
+__attribute__((target("avx2"), noinline)) void rebalance_avx2(const double *recent, const double *history, int L,
+                                                              int E, int R, int G, int N, int M, int64_t *phy2log,
+                                                              int64_t *logcnt) {
+  rebalance<Rules, 4>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
+}
+#endif
+
+// All layers with the copy of the pipeline this CPU runs best: AVX2 where the CPU has it (and
+// allow_avx2 is set; tests clear it to check the other copy), else SSE2. Both copies make only
+// comparisons and the same additions and divisions in the same order: the same plans, bit for bit.
+template <class Rules>
+inline void rebalance_dispatch(const double *recent, const double *history, int L, int E, int R, int G, int N, int M,
+                               int64_t *phy2log, int64_t *logcnt, bool allow_avx2 = true) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (allow_avx2 && __builtin_cpu_supports("avx2"))
+    return rebalance_avx2<Rules>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
+#endif
+  rebalance<Rules, 2>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
+}
+
 // Shapes the pipeline needs; returns an error message or nullptr.
 inline const char *check_shape(int E, int R, int G, int N, int M) {
   if (E <= 0 || R <= 0 || G <= 0 || N <= 0 || M <= 0) return "all sizes must be positive";

@@ -25,25 +25,9 @@ struct CandidateRules {
   static inline double bin_cost(double bl, double bc, double cap, double w) { return candidate::bin_cost(bl, bc, cap, w); }
 };
 
-// As in the op: the pipeline once for any x86-64 and once, inlined whole, for AVX2 (same
-// comparisons and arithmetic in the same order, so the same plans), chosen at run time.
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"), noinline)) static void rebalance_avx2(
-    const double *recent, const double *history, int L, int E, int R, int G, int N, int M, int64_t *phy2log,
-    int64_t *logcnt) {
-  pf_eplb::rebalance<CandidateRules, 4>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
-}
-#endif
-
 extern "C" int pf_eplb_rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N,
                                  int M, int64_t *phy2log, int64_t *logcnt) {
   if (pf_eplb::check_shape(E, R, G, N, M)) return -1;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx2")) {
-    rebalance_avx2(recent, history, L, E, R, G, N, M, phy2log, logcnt);
-    return 0;
-  }
-#endif
-  pf_eplb::rebalance<CandidateRules, 2>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
+  pf_eplb::rebalance_dispatch<CandidateRules>(recent, history, L, E, R, G, N, M, phy2log, logcnt);
   return 0;
 }

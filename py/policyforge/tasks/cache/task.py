@@ -36,6 +36,8 @@ def feature_flags(source: str) -> int:
     if re.search(r"_p(50|90)", source):
         flags |= 2
     return flags
+
+
 # name in reports -> pf-cachesim algorithm
 RANKED = {"LRU": "lru", "LFU": "lfu", "FIFO": "fifo", "MRU": "mru", "LIRS": "lirs",
           "CLOCK": "fifo-reinsertion", "CR-LFU": "cr-lfu", "SR-LRU": "sr-lru", "GDSF": "gdsf",
