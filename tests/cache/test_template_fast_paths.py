@@ -54,3 +54,15 @@ def test_tie_renumbering_and_garbage_keep_the_eviction_order(cloudphysics, tmp_p
     src = P.format(body)
     assert _misses(cloudphysics, src, tmp_path, "plain") == \
         _misses(cloudphysics, src, tmp_path, "renumbered", ["PF_TIE_LIMIT=40000u"])
+
+
+@pytest.mark.parametrize("body", ["obj->last_access", "obj->count", "-obj->last_access",
+                                  "obj->last_access + 2000.0 * pf_log(obj->count) - ctx->age_p50 * (obj->count < 2)",
+                                  "obj->count - pf_div(obj->ghost_gap, obj->ghost_count + 1.0)"])
+def test_the_queue_layout_changes_speed_not_evictions(cloudphysics, tmp_path, body):
+    """Nodes go to sorted runs or to the heap (pf_push); with 1, 2 (the default) or 4 runs
+    the layout differs, the eviction order must not."""
+    src = P.format(body)
+    default = _misses(cloudphysics, src, tmp_path, "two")
+    assert _misses(cloudphysics, src, tmp_path, "one", ["PF_RUNS=1"]) == default
+    assert _misses(cloudphysics, src, tmp_path, "four", ["PF_RUNS=4"]) == default
