@@ -1,0 +1,196 @@
+"""The priority-queue template in Python, for libcachesim's `PluginCache` (Python callbacks).
+
+This is what running a generated priority() costs without our native template: the same
+policy (priority on insert and on every hit, evict the least (priority, tie), lazy
+increase-key, ghost history as large as the cache, percentiles from a 256-object sample
+every 1024 requests), written in plain Python with heapq and dicts. bench/cache measures it
+side by side with the C template; tests/cache/test_pyref.py checks that both evict the same
+objects for priorities that do not read percentiles (the samples differ).
+
+    from policyforge.tasks.cache.pyref import plugin_cache
+    cache = plugin_cache(lambda o, c: o.last_access, cache_size=1000)
+    cache.process_trace(reader)
+
+priority(obj, ctx) sees the fields of the C template's struct pf_obj / struct pf_ctx as
+attributes. Helpers pf_div, pf_log, pf_min, pf_max are provided.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from typing import Callable
+
+STATS_PERIOD = 1024
+STATS_SAMPLE = 256
+
+
+def pf_div(a: float, b: float) -> float:
+    return 0.0 if b == 0 else a / b
+
+
+def pf_log(a: float) -> float:
+    return math.log1p(abs(a))
+
+
+pf_min, pf_max = min, max
+
+
+class Obj:
+    __slots__ = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap",
+                 "prio", "tie", "nprio", "ntie")
+
+
+class Ctx:
+    __slots__ = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90",
+                 "size_p50", "size_p90", "ghost_hits")
+
+    def __init__(self, cache_size: float) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0.0)
+        self.cache_size = float(cache_size)
+
+
+class PyTemplate:
+    """The template's state and its five hooks."""
+
+    def __init__(self, priority: Callable[[Obj, Ctx], float], cache_size: int,
+                 ghosts: bool = True, stats: bool = True) -> None:
+        self.priority = priority
+        self.objs: dict[int, Obj] = {}
+        self.heap: list[tuple[float, int, int]] = []   # (prio, tie, obj_id); stale/garbage allowed
+        # ghost history: a ring of the latest evictions, as in the C template (a ghost that
+        # comes back keeps its slot until the ring wraps)
+        self.ghosts: dict[int, tuple[float, float, float, int]] = {}  # id -> count, age, evicted, slot
+        self.ring: list[int | None] = [None] * (cache_size + 16 if cache_size < (1 << 20) else 1 << 20)
+        self.head = 0
+        self.keep_ghosts, self.keep_stats = ghosts, stats
+        self.ctx = Ctx(cache_size)
+        self.capacity = cache_size
+        self.now = 0
+        self.seq = 0
+        self.misses = self.ghost_hits = 0
+        self.rng = random.Random(1)
+
+    def _tick(self) -> None:
+        self.now += 1
+        self.ctx.now = float(self.now)
+        if (self.keep_ghosts or self.keep_stats) and self.now % STATS_PERIOD == 0:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        c = self.ctx
+        c.ghost_hits = self.ghost_hits / self.misses if self.misses else 0.0
+        self.misses = self.ghost_hits = 0
+        if not self.keep_stats or not self.objs:
+            return
+        objs = list(self.objs.values())
+        if len(objs) > STATS_SAMPLE:
+            objs = self.rng.sample(objs, STATS_SAMPLE)
+        n = len(objs)
+        for name, values in (("count", [o.count for o in objs]), ("size", [o.size for o in objs]),
+                             ("age", [self.now - o.last_access for o in objs])):
+            values.sort()
+            setattr(c, name + "_p50", values[n // 2])
+            setattr(c, name + "_p90", values[(n * 9) // 10])
+
+    def _key(self, o: Obj) -> None:
+        self.ctx.n_objs = float(len(self.objs))
+        p = self.priority(o, self.ctx)
+        o.prio = p if p == p else -math.inf
+        self.seq += 1
+        o.tie = self.seq
+
+    def _push(self, obj_id: int, o: Obj) -> None:
+        o.nprio, o.ntie = o.prio, o.tie
+        heapq.heappush(self.heap, (o.prio, o.tie, obj_id))
+
+    # ---- hooks ---------------------------------------------------------------------
+    def hit(self, req) -> None:
+        self._tick()
+        o = self.objs.get(req.obj_id)
+        if o is None:
+            return
+        o.count += 1
+        o.last_access = float(self.now)
+        o.size = float(req.obj_size)
+        self._key(o)
+        if o.prio < o.nprio:
+            self._push(req.obj_id, o)
+
+    def miss(self, req) -> None:
+        self._tick()
+        self.misses += 1
+        if req.obj_size > self.capacity:
+            return
+        o = Obj()
+        o.count = 1.0
+        o.last_access = o.insert_time = float(self.now)
+        o.size = float(req.obj_size)
+        o.ghost_count = o.ghost_age = o.ghost_gap = 0.0
+        g = self.ghosts.pop(req.obj_id, None) if self.keep_ghosts else None
+        if g is not None:
+            o.ghost_count, o.ghost_age, o.ghost_gap = g[0], g[1], self.now - g[2]
+            self.ghost_hits += 1
+        self._key(o)
+        self.objs[req.obj_id] = o
+        self._push(req.obj_id, o)
+
+    def evict(self, req) -> int:
+        heap = self.heap
+        while True:
+            prio, tie, obj_id = heap[0]
+            o = self.objs.get(obj_id)
+            if o is None or o.ntie != tie:          # garbage
+                heapq.heappop(heap)
+            elif o.tie == tie:                      # current: the minimum
+                heapq.heappop(heap)
+                break
+            else:                                   # stale: re-key
+                o.nprio, o.ntie = o.prio, o.tie
+                heapq.heapreplace(heap, (o.prio, o.tie, obj_id))
+        if self.keep_ghosts:
+            self._remember(obj_id, o)
+        del self.objs[obj_id]
+        if len(heap) > 2 * len(self.objs) + 64:     # drop garbage
+            self.heap = [(p, t, i) for p, t, i in heap if i in self.objs and self.objs[i].ntie == t]
+            heapq.heapify(self.heap)
+        return obj_id
+
+    def _remember(self, obj_id: int, o: Obj) -> None:
+        ring = self.ring
+        if len(self.objs) + 1 > len(ring):        # as many ghosts as cached objects: grow
+            old, cap = ring, len(ring)
+            self.ring = ring = [None] * (2 * cap)
+            for i in range(cap):                    # oldest first, from slot 0
+                slot = (self.head + i) % cap
+                g = old[slot]
+                if g is not None and g in self.ghosts and self.ghosts[g][3] == slot:
+                    ring[i] = g
+                    self.ghosts[g] = self.ghosts[g][:3] + (i,)
+            self.head = cap
+        old = ring[self.head]
+        if old is not None and old in self.ghosts and self.ghosts[old][3] == self.head:
+            del self.ghosts[old]
+        self.ghosts[obj_id] = (o.count, self.now - o.insert_time, float(self.now), self.head)
+        ring[self.head] = obj_id
+        self.head = (self.head + 1) % len(ring)
+
+    def remove(self, obj_id: int) -> None:
+        self.objs.pop(obj_id, None)
+
+
+def plugin_cache(priority: Callable[[Obj, Ctx], float], cache_size: int, hashpower: int = 20,
+                 ghosts: bool = True, stats: bool = True):
+    """A libcachesim.PluginCache running `priority` in the Python template."""
+    import libcachesim as lcs
+
+    return lcs.PluginCache(
+        cache_size,
+        lambda params: PyTemplate(priority, cache_size, ghosts, stats),
+        lambda t, req: t.hit(req),
+        lambda t, req: t.miss(req),
+        lambda t, req: t.evict(req),
+        lambda t, obj_id: t.remove(obj_id),
+        lambda t: None,
+        hashpower=hashpower)

@@ -1,0 +1,32 @@
+"""The Python template (pyref, bench/cache's Python PluginCache row) evicts exactly like the
+C template for priorities that do not read percentiles (the two draw different samples)."""
+import pytest
+
+from policyforge.tasks.cache import pyref
+
+P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
+
+CASES = {
+    "obj->last_access": lambda o, c: o.last_access,
+    "obj->count": lambda o, c: o.count,
+    "-obj->last_access": lambda o, c: -o.last_access,
+    "obj->count - pf_div(obj->ghost_gap, obj->ghost_count + 1.0) + ctx->ghost_hits":
+        lambda o, c: o.count - pyref.pf_div(o.ghost_gap, o.ghost_count + 1.0) + c.ghost_hits,
+}
+
+
+@pytest.mark.parametrize("body", list(CASES))
+def test_python_template_evicts_like_the_c_template(cloudphysics, tmp_path, body):
+    import libcachesim as lcs
+
+    task = cloudphysics
+    c = task.check(P.format(body), tmp_path / "c")
+    assert c.ok, c.feedback
+    for size in task.sizes[:2]:  # 1 % and 10 % of the footprint, the whole trace
+        native = task._simulate(task.trace, ["--plugin", str(c.artifact)], sizes=[size])
+        reader = lcs.TraceReader(str(task.trace.path), lcs.TraceType.ORACLE_GENERAL_TRACE,
+                                 lcs.ReaderInitParam(ignore_obj_size=True))
+        cache = pyref.plugin_cache(CASES[body], size, hashpower=task._hashpower([size]))
+        miss_ratio, _ = cache.process_trace(reader)
+        r = native["results"][0]
+        assert round(miss_ratio * r["n_req"]) == r["n_miss"], size
