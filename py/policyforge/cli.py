@@ -133,6 +133,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     print(f"time:   {time.monotonic() - t0:.1f}s")
     if result["stop_reason"]:
         print(f"stopped early: {result['stop_reason']}", file=sys.stderr)
+    if summary.get("export", {}).get("error"):
+        print(f"policyforge: the winner was not exported: {summary['export']['error']}", file=sys.stderr)
+        return 1
     return 0 if summary["winner"] else 1
 
 

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,16 @@ def test_exported_winner_runs_in_stock_cachesim(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pluginCache" in r.stdout + r.stderr
     assert f"miss ratio {ours.metrics['miss_ratio']:.4f}" in r.stdout + r.stderr
+
+
+def test_check_and_export_work_from_a_relative_run_directory(tmp_path, monkeypatch):
+    """`policyforge run` keeps runs under ./runs: the winner's re-check and export get relative
+    paths, and the probe runs with its own working directory."""
+    monkeypatch.chdir(tmp_path)
+    task = TASK_CLASS(trace="zipf:n_req=20000")
+    task.prepare(Path("runs/r/shared"))
+    source = task.render({"priority": "last_access"})
+    check = task.check(source, Path("runs/r/shared/winner-check"))
+    assert check.ok, check.feedback
+    info = task.export(source, check, Path("runs/r/winner"))
+    assert (tmp_path / "runs/r/winner/policyforge_cache.so").exists(), info

@@ -240,6 +240,7 @@ class CacheTask(Task):
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
+        workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "policy.c").write_text(source)
         errs = check_source(source, "priority", signature=PRIORITY_SIGNATURE)

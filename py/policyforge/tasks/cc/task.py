@@ -149,7 +149,7 @@ class CCTask(Task):
         btf = Path("/sys/kernel/btf/vmlinux")
         if not btf.exists():
             raise TaskError("this kernel has no BTF (/sys/kernel/btf/vmlinux): BPF struct_ops cannot be used")
-        self.bpf_dir = workdir / "bpf"
+        self.bpf_dir = Path(workdir).resolve() / "bpf"   # an -I path for clang, which runs in candidate dirs
         self.bpf_dir.mkdir(parents=True, exist_ok=True)
         vmlinux = self.bpf_dir / "vmlinux.h"
         if not vmlinux.exists():
@@ -240,6 +240,7 @@ class CCTask(Task):
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         self._need()
         t0 = time.monotonic()
+        workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "policy.c").write_text(source)
         errs = check_kernel_policy(source)

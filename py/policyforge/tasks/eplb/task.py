@@ -155,6 +155,7 @@ class EplbTask(Task):
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
+        workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "rules.cpp").write_text(source)
         errs = check_source(source, functions=RULES, file="rules.cpp",
