@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policyforge.native import native_path
+from policyforge.native import native_dir, native_path
 from policyforge.task import TaskError
 from policyforge.tasks.cache import TASK_CLASS
 from policyforge.checks import check_source
@@ -128,6 +128,14 @@ def test_exported_winner_runs_in_stock_cachesim(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pluginCache" in r.stdout + r.stderr
     assert f"miss ratio {ours.metrics['miss_ratio']:.4f}" in r.stdout + r.stderr
+    # the exported C file, built the way USAGE.txt says (one unit: priority() inlined), evicts
+    # the same objects as the checked plugin (priority() in its own unit, linked)
+    rebuilt = tmp_path / "rebuilt.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
+                    str(tmp_path / "winner" / "policyforge_cache.c"), "-o", str(rebuilt), "-lm"], check=True)
+    misses = [task._simulate(task.trace, ["--plugin", str(so)])["results"][0]["n_miss"]
+              for so in (rebuilt, check.artifact)]
+    assert misses[0] == misses[1]
 
 
 def test_check_and_export_work_from_a_relative_run_directory(tmp_path, monkeypatch):

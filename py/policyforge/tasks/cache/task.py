@@ -7,8 +7,10 @@ score:    hit ratio = 1 - miss ratio (object, or byte with -o byte_miss=1), mean
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -123,6 +125,7 @@ class CacheTask(Task):
             raise TaskError(f"cache_size fractions must lie in (0, 1): {self.opts['cache_size']}")
         self.trace: traces.Trace | None = None
         self.screen_trace: traces.Trace | None = None
+        self.shared: Path | None = None   # the run's shared directory, once prepared
 
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[ExprHole]:
@@ -151,6 +154,7 @@ class CacheTask(Task):
     # --- workload -----------------------------------------------------------------------
     def prepare(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
+        self.shared = Path(workdir).resolve()
         self.trace = traces.resolve(self.opts["trace"], self.opts["trace_type"] or None,
                                     self.opts["csv"] or None, workdir)
         fp = self._footprint(self.trace, workdir)
@@ -228,15 +232,51 @@ class CacheTask(Task):
 
     # --- check --------------------------------------------------------------------------
     def full_source(self, source: str) -> str:
-        template = (native_dir() / "share" / "cache" / "pq_template.c").read_text()
-        if HOLE_MARK not in template:
-            raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
+        template = self._template_text()
         n = template[: template.index(HOLE_MARK)].count("\n") + 1
         # the template compiles in the ghost history and the percentile statistics only when
         # priority() can read them (the checker allows no other way in than the field names)
         template = template.replace(FEATURES_MARK, f"#define PF_FEATURES {feature_flags(source)}", 1)
         # #line keeps compiler messages in the candidate's own line numbers
         return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{source}\n#line {n + 1} "pq_template.c"')
+
+    def _template_text(self) -> str:
+        template = (native_dir() / "share" / "cache" / "pq_template.c").read_text()
+        if HOLE_MARK not in template:
+            raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
+        return template
+
+    def _template_object(self, flags: int, workdir: Path) -> Path:
+        """The template's machinery compiled once per feature set (PF_FEATURES) and kept in
+        the run's shared directory: a candidate then compiles only its own priority() and
+        links (~0.1 s instead of ~0.35 s for the whole template). The name carries a hash of
+        the template, so an updated template is never linked against an old object."""
+        text = self._template_text().replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
+        key = hashlib.sha256(f"{text}\0{native_dir()}".encode()).hexdigest()[:16]
+        home = (self.shared or workdir) / "template"
+        obj = home / f"pq_template-{key}.o"
+        if obj.exists():
+            return obj
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = home / f".pq_template-{key}.{os.getpid()}"
+        tmp.with_suffix(".c").write_text(text)
+        r = self._gcc(["-c", str(tmp.with_suffix(".c")), "-o", str(tmp.with_suffix(".o"))], home)
+        if r.returncode != 0:
+            raise TaskError(f"the cache template does not compile: {r.stderr.strip()[:300]}")
+        tmp.with_suffix(".o").replace(obj)  # atomic: parallel workers may build it at once
+        tmp.with_suffix(".c").unlink(missing_ok=True)
+        return obj
+
+    @staticmethod
+    def _gcc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+        cmd = ["gcc", "-O2", "-Wall", "-Werror", "-fPIC", f"-I{native_dir() / 'include'}", *args]
+        try:
+            return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
+                                  env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+        except FileNotFoundError:
+            raise TaskError("gcc is not installed (make deps)") from None
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, 124, "", "gcc took longer than 120 s")
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
@@ -246,17 +286,15 @@ class CacheTask(Task):
         errs = check_source(source, "priority", signature=PRIORITY_SIGNATURE)
         if errs:
             return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
-        (workdir / "cache_policy.c").write_text(self.full_source(source))
-        include = native_dir() / "include"
-        cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{include}", "cache_policy.c",
-               "-o", "policy.so", "-lm"]
-        try:
-            r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120,
-                               env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-        except FileNotFoundError:
-            raise TaskError("gcc is not installed (make deps)") from None
-        except subprocess.TimeoutExpired:
-            return CheckOutcome(False, "compile", "gcc took longer than 120 s", seconds=time.monotonic() - t0)
+        # the candidate's unit: the template's part above the hole (what priority() may use),
+        # then the candidate; linked with the prebuilt machinery into one plugin .so.
+        # export() writes the same code as one C file (full_source) for a stock build.
+        flags = feature_flags(source)
+        template = self._template_text().replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
+        head = template[: template.index(HOLE_MARK)]
+        (workdir / "cache_policy.c").write_text(f'{head}\n#line 1 "policy.c"\n{source}\n')
+        r = self._gcc(["-shared", "cache_policy.c", str(self._template_object(flags, workdir)),
+                       "-o", "policy.so", "-lm"], workdir)
         if r.returncode != 0:
             return CheckOutcome(False, "compile", r.stderr, seconds=time.monotonic() - t0)
         probe = sandbox.run([str(native_path("bin", "pf-cache-probe")), str(workdir / "policy.so")],
