@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/cache/run.py
 
-1. Requests per second on the same trace, side by side in one run (best of 7, one core):
+1. Requests per second on the same trace, side by side in one run (best of 7 rounds, each path once a round, one core):
    libCacheSim's native LRU, the template with a simple priority (LRU) and with a
    feature-heavy one (ghost history, percentiles, logs), the Python PluginCache path of
    the libcachesim wheel running the same template and priorities in Python
@@ -116,18 +116,17 @@ def main() -> None:
         paths = {"libCacheSim native LRU": ["--algo", "lru"],
                  **{name: ["--plugin", str(c.artifact)] for name, c in checks.items()},
                  "pluginCache floor (C FIFO ring, no policy work)": ["--plugin", str(floor)]}
-        res, res_wall = {}, {}
-        for _ in range(7):      # interleaved, best of 7: this machine is noisy (+-30 %)
-            for name, args in paths.items():
-                r = task._simulate(task.trace, args)
-                res.setdefault(name, []).append(r["req_per_cpu_s"])
-                res_wall.setdefault(name, []).append(r["req_per_s"])
         n_py = min(task.n_req, 100_000)
         size, hp = task.sizes[0], task._hashpower(task.sizes)
         py = {PY_LRU: lambda: pyref.plugin_cache(lambda o, c: o.last_access, size, hp, ghosts=False, stats=False),
               PY_HEAVY: lambda: pyref.plugin_cache(heavy_py, size, hp),
               PY_ODICT: lambda: odict_lru(size, hp)}
-        for _ in range(2):
+        res, res_wall = {}, {}
+        for _ in range(7):      # every path once a round, best of 7: this machine is noisy (+-30 %)
+            for name, args in paths.items():
+                r = task._simulate(task.trace, args)
+                res.setdefault(name, []).append(r["req_per_cpu_s"])
+                res_wall.setdefault(name, []).append(r["req_per_s"])
             for name, make in py.items():
                 res.setdefault(name, []).append(python_rps(make, task.trace.path, n_py))
         rows[trace] = {k: max(v) for k, v in res.items()}
