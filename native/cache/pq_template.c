@@ -126,7 +126,7 @@ typedef struct {
   uint32_t n_recs, cap_recs;
   uint32_t *free_list;
   uint32_t n_free;
-  pf_node *heap;      /* 4-ary min-heap on (prio, tie); may hold stale nodes, see pf_evict */
+  pf_node *heap;      /* 4-ary min-heap on (prio, tie); may hold stale nodes, see the heap's comment */
   void *heap_mem;
   uint32_t heap_n, heap_cap;
   pf_ring runs[PF_RUNS];      /* see pf_push */
@@ -207,10 +207,11 @@ static void map_del(pf_map *m, obj_id_t k) {
 /* ---- 4-ary heap ordered by (prio, tie) --------------------------------------------------
  * Ties are unique, so (prio, tie) is a strict total order and the order of removals does
  * not depend on the queue's shape (which nodes sit in the heap and which in the runs, see
- * pf_push): any layout evicts the same objects. Nodes are not told where they sit: a hit that raises an
- * object's key (the usual case: LRU, LFU, FIFO never lower one) only records the new key in
- * the object and leaves its node with the old, lower key. Eviction re-keys such a node
- * when it reaches the front (cache_eviction_hook); a node whose key is current there is a true minimum.
+ * pf_push): any layout evicts the same objects. Nodes are not told where they sit: a hit that
+ * raises an object's key (the usual case: LRU, LFU, FIFO never lower one) only records the new
+ * key in the object and leaves its node with the old, lower key. Eviction re-keys such a node
+ * when it reaches the front (cache_eviction_hook); a node whose key is current there is a true
+ * minimum.
  * A hit that lowers the key pushes a second node and the old one becomes garbage, dropped
  * when it reaches the front or when garbage makes up half the queue (pf_compact). */
 static inline int less(const pf_node *x, const pf_node *y) {
@@ -269,7 +270,6 @@ static void heap_reserve(pf_state *s, uint32_t want) {
   s->heap_cap = cap;
 }
 
-/* drop garbage nodes and re-heapify (Floyd): O(heap) */
 static const pf_node PF_NO_NODE = {INFINITY, UINT32_MAX, 0};
 
 static inline pf_node *ring_at(pf_ring *q, uint32_t i) { return &q->buf[(q->head + i) & (q->cap - 1)]; }
@@ -281,6 +281,8 @@ static void run_ends(pf_state *s, int k) {
   s->rtail[k] = q->n ? *ring_at(q, q->n - 1) : PF_NO_NODE;
 }
 
+/* drop garbage nodes: re-heapify (Floyd), filter the runs in order; O(nodes). A run's rtime
+ * may then belong to a dropped tail: that only makes run 0 a little stricter for a while. */
 static void pf_compact(pf_state *s) {
   uint32_t k = 0;
   for (uint32_t i = 0; i < s->heap_n; i++)
@@ -352,7 +354,10 @@ static void pf_push(pf_state *s, uint32_t r, int insertion) {
     if (insertion) {  /* no further ahead of the clock than the tail (to rounding) */
       double gap = n.prio - s->rtail[k].prio, dt = (double)s->now - s->rtime[k];
       if (gap > dt + 1e-9 * fabs(n.prio)) continue;
-    } else if (len >= 2 && n.prio - s->rtail[k].prio > 64 * (s->rtail[k].prio - s->rhead[k].prio) / (len - 1)) continue;
+    } else if (len >= 2 && n.prio - s->rtail[k].prio >
+               64 * (s->rtail[k].prio - s->rhead[k].prio) / (len - 1)) {
+      continue;  /* far above the tail: it would block the run */
+    }
     if (best < 0 || less(&s->rtail[best], &s->rtail[k])) best = k;
   }
   if (best < 0) best = empty;
@@ -439,7 +444,10 @@ static void pf_renumber_ties(pf_state *s) {
   qsort(t, n, sizeof(uint32_t), cmp_u32);
   for (uint32_t i = 0; i < s->heap_n; i++) s->heap[i].tie = renumber(t, n, s->heap[i].tie);
   for (int k = 0; k < PF_RUNS; k++) {
-    for (uint32_t i = 0; i < s->runs[k].n; i++) ring_at(&s->runs[k], i)->tie = renumber(t, n, ring_at(&s->runs[k], i)->tie);
+    for (uint32_t i = 0; i < s->runs[k].n; i++) {
+      pf_node *nd = ring_at(&s->runs[k], i);
+      nd->tie = renumber(t, n, nd->tie);
+    }
     run_ends(s, k);
   }
   for (uint32_t i = 0; i < s->n_recs; i++)
