@@ -150,7 +150,7 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
     if best is not None:
         winner_dir = out_dir / "winner"
         winner_dir.mkdir(exist_ok=True)
-        check_dir = Path(out_dir).resolve() / "shared" / "winner-check"   # tools run with cwd there
+        check_dir = out_dir / "shared" / "winner-check"
         check_dir.mkdir(parents=True, exist_ok=True)
         check = task.check(best["source"], check_dir)
         if check.ok:

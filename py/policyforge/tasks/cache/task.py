@@ -126,6 +126,8 @@ class CacheTask(Task):
         self.trace: traces.Trace | None = None
         self.screen_trace: traces.Trace | None = None
         self.shared: Path | None = None   # the run's shared directory, once prepared
+        self._template: str | None = None
+        self._objects: dict[int, Path] = {}  # PF_FEATURES -> the template's machinery, compiled
 
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[ExprHole]:
@@ -232,30 +234,35 @@ class CacheTask(Task):
 
     # --- check --------------------------------------------------------------------------
     def full_source(self, source: str) -> str:
-        template = self._template_text()
+        template = self._template_text(feature_flags(source))
         n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        # the template compiles in the ghost history and the percentile statistics only when
-        # priority() can read them (the checker allows no other way in than the field names)
-        template = template.replace(FEATURES_MARK, f"#define PF_FEATURES {feature_flags(source)}", 1)
         # #line keeps compiler messages in the candidate's own line numbers
         return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{source}\n#line {n + 1} "pq_template.c"')
 
-    def _template_text(self) -> str:
-        template = (native_dir() / "share" / "cache" / "pq_template.c").read_text()
-        if HOLE_MARK not in template:
-            raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
-        return template
+    def _template_text(self, flags: int) -> str:
+        """The template for a priority() that reads the features in `flags`: it compiles in
+        the ghost history and the percentile statistics only when priority() can read them
+        (the checker allows no other way in than the field names)."""
+        if self._template is None:
+            template = (native_dir() / "share" / "cache" / "pq_template.c").read_text()
+            if HOLE_MARK not in template:
+                raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
+            self._template = template
+        return self._template.replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
 
     def _template_object(self, flags: int, workdir: Path) -> Path:
         """The template's machinery compiled once per feature set (PF_FEATURES) and kept in
         the run's shared directory: a candidate then compiles only its own priority() and
         links (~0.1 s instead of ~0.35 s for the whole template). The name carries a hash of
         the template, so an updated template is never linked against an old object."""
-        text = self._template_text().replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
+        if flags in self._objects and self._objects[flags].exists():
+            return self._objects[flags]
+        text = self._template_text(flags)
         key = hashlib.sha256(f"{text}\0{native_dir()}".encode()).hexdigest()[:16]
         home = (self.shared or workdir) / "template"
         obj = home / f"pq_template-{key}.o"
         if obj.exists():
+            self._objects[flags] = obj
             return obj
         home.mkdir(parents=True, exist_ok=True)
         tmp = home / f".pq_template-{key}.{os.getpid()}"
@@ -265,6 +272,7 @@ class CacheTask(Task):
             raise TaskError(f"the cache template does not compile: {r.stderr.strip()[:300]}")
         tmp.with_suffix(".o").replace(obj)  # atomic: parallel workers may build it at once
         tmp.with_suffix(".c").unlink(missing_ok=True)
+        self._objects[flags] = obj
         return obj
 
     @staticmethod
@@ -290,7 +298,7 @@ class CacheTask(Task):
         # then the candidate; linked with the prebuilt machinery into one plugin .so.
         # export() writes the same code as one C file (full_source) for a stock build.
         flags = feature_flags(source)
-        template = self._template_text().replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
+        template = self._template_text(flags)
         head = template[: template.index(HOLE_MARK)]
         (workdir / "cache_policy.c").write_text(f'{head}\n#line 1 "policy.c"\n{source}\n')
         r = self._gcc(["-shared", "cache_policy.c", str(self._template_object(flags, workdir)),
