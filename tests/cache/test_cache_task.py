@@ -149,3 +149,19 @@ def test_check_and_export_work_from_a_relative_run_directory(tmp_path, monkeypat
     assert check.ok, check.feedback
     info = task.export(source, check, Path("runs/r/winner"))
     assert (tmp_path / "runs/r/winner/policyforge_cache.so").exists(), info
+
+
+def test_parallel_workers_share_one_build_of_the_template(tmp_path):
+    """The engine's workers check candidates at once; the first checks of a run all need the
+    template's machinery, which is built on demand in the run's shared directory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = TASK_CLASS(trace="zipf:n_req=20000")
+    task.prepare(tmp_path / "shared")
+    bodies = ["last_access", "count", "insert_time", "(add last_access count)", "(mul count 2.0)",
+              "(sub now insert_time)", "(add count 1.0)", "(neg last_access)"]
+    with ThreadPoolExecutor(8) as pool:
+        checks = list(pool.map(lambda i: task.check(task.render({"priority": bodies[i]}), tmp_path / f"c{i}"),
+                               range(len(bodies))))
+    assert all(c.ok for c in checks), [c.feedback[:200] for c in checks if not c.ok]
+    assert len(list((tmp_path / "shared" / "template").glob("pq_template-*.o"))) == 1

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -265,13 +265,15 @@ class CacheTask(Task):
             self._objects[flags] = obj
             return obj
         home.mkdir(parents=True, exist_ok=True)
-        tmp = home / f".pq_template-{key}.{os.getpid()}"
-        tmp.with_suffix(".c").write_text(text)
-        r = self._gcc(["-c", str(tmp.with_suffix(".c")), "-o", str(tmp.with_suffix(".o"))], home)
-        if r.returncode != 0:
-            raise TaskError(f"the cache template does not compile: {r.stderr.strip()[:300]}")
-        tmp.with_suffix(".o").replace(obj)  # atomic: parallel workers may build it at once
-        tmp.with_suffix(".c").unlink(missing_ok=True)
+        # workers (threads here, processes elsewhere) may build it at once: each in its own
+        # temporary directory, then an atomic rename
+        with tempfile.TemporaryDirectory(prefix=".pq_template-", dir=home) as tmp:
+            src = Path(tmp) / "pq_template.c"
+            src.write_text(text)
+            r = self._gcc(["-c", str(src), "-o", "pq_template.o"], Path(tmp))
+            if r.returncode != 0:
+                raise TaskError(f"the cache template does not compile: {r.stderr.strip()[:300]}")
+            (Path(tmp) / "pq_template.o").replace(obj)
         self._objects[flags] = obj
         return obj
 
