@@ -6,11 +6,12 @@
   heap keeps garbage nodes and compacts them; the result must equal the one with ties
   renumbered every few thousand updates (PF_TIE_LIMIT), which compacts and renumbers often.
 """
+import json
 import subprocess
 
 import pytest
 
-from policyforge.native import native_dir
+from policyforge.native import native_dir, native_path
 from policyforge.tasks.cache.task import feature_flags
 
 P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
@@ -66,3 +67,38 @@ def test_the_queue_layout_changes_speed_not_evictions(cloudphysics, tmp_path, bo
     default = _misses(cloudphysics, src, tmp_path, "two")
     assert _misses(cloudphysics, src, tmp_path, "one", ["PF_RUNS=1"]) == default
     assert _misses(cloudphysics, src, tmp_path, "four", ["PF_RUNS=4"]) == default
+
+
+def _queue_stats(task, source, tmp_path, name, defines=()):
+    """misses and where the queue's work went, from a -DPF_QUEUE_STATS build"""
+    work = tmp_path / name
+    work.mkdir()
+    (work / "p.c").write_text(task.full_source(source))
+    cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
+           "-DPF_QUEUE_STATS", *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
+    subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+    r = subprocess.run([str(native_path("bin", "pf-cachesim")), *task.trace.args(), "--plugin", str(work / "p.so"),
+                        "--sizes", ",".join(map(str, task.sizes)), "--hashpower", str(task._hashpower(task.sizes)),
+                        "--unit"], capture_output=True, text=True, check=True)
+    stats = [json.loads(line.split(" ", 1)[1]) for line in r.stderr.splitlines() if line.startswith("pf_queue_stats ")]
+    assert len(stats) == len(task.sizes), r.stderr
+    return [x["n_miss"] for x in json.loads(r.stdout)["results"]], stats[0]
+
+
+# a stream now + c whose c steps up a little at most statistics refreshes (age_p50 moves)
+# and by a lot when count_p90 moves; and bench/cache's feature-heavy priority
+@pytest.mark.parametrize("body", ["obj->last_access - pf_div(obj->size, ctx->age_p50 + 1.0)",
+                                  "obj->last_access + 1000.0 * pf_div(pf_log(obj->count), ctx->count_p90 + 1.0)",
+                                  "obj->last_access + 1000.0 * pf_log(obj->count + obj->ghost_count)"
+                                  " * pf_div(obj->count, ctx->count_p90 + 1.0) - pf_div(ctx->now - obj->last_access"
+                                  " + 1.0, ctx->age_p50 + 1.0)"])
+def test_insertions_follow_a_stream_that_steps_ahead(cloudphysics, tmp_path, body):
+    """Run 0 takes insertions in key order (pf_push). When priority()'s offset steps up at a
+    statistics refresh, the run follows the stream after PF_STEP_AFTER keys instead of sending
+    every later insertion to the heap; which objects are evicted stays the same."""
+    src = P.format(body)
+    misses, follow = _queue_stats(cloudphysics, src, tmp_path, "follow")
+    misses_strict, strict = _queue_stats(cloudphysics, src, tmp_path, "strict", ["PF_STEP_AFTER=1000000000"])
+    assert misses == misses_strict
+    assert follow["insertions_to_heap"] < 0.1 * follow["evictions"], follow
+    assert strict["insertions_to_heap"] > 2 * follow["insertions_to_heap"], (strict, follow)
