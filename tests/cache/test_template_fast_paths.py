@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from policyforge.native import native_dir, native_path
+from policyforge.native import native_dir
 from policyforge.tasks.cache.task import feature_flags
 
 P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
@@ -25,14 +25,19 @@ def test_feature_flags_follow_the_fields_read():
     assert feature_flags(P.format("obj->ghost_age + ctx->age_p50")) == 3
 
 
-def _misses(task, source, tmp_path, name, defines=()):
+def _build(task, source, tmp_path, name, defines=()):
+    """the whole template with `source`, built as one unit with `defines`"""
     work = tmp_path / name
     work.mkdir()
     (work / "p.c").write_text(task.full_source(source))
     cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
            *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
     subprocess.run(cmd, cwd=work, check=True, capture_output=True)
-    r = task._simulate(task.trace, ["--plugin", str(work / "p.so")])
+    return work / "p.so"
+
+
+def _misses(task, source, tmp_path, name, defines=()):
+    r = task._simulate(task.trace, ["--plugin", str(_build(task, source, tmp_path, name, defines))])
     return [x["n_miss"] for x in r["results"]]
 
 
@@ -70,16 +75,10 @@ def test_the_queue_layout_changes_speed_not_evictions(cloudphysics, tmp_path, bo
 
 
 def _queue_stats(task, source, tmp_path, name, defines=()):
-    """misses and where the queue's work went, from a -DPF_QUEUE_STATS build"""
-    work = tmp_path / name
-    work.mkdir()
-    (work / "p.c").write_text(task.full_source(source))
-    cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
-           "-DPF_QUEUE_STATS", *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
-    subprocess.run(cmd, cwd=work, check=True, capture_output=True)
-    r = subprocess.run([str(native_path("bin", "pf-cachesim")), *task.trace.args(), "--plugin", str(work / "p.so"),
-                        "--sizes", ",".join(map(str, task.sizes)), "--hashpower", str(task._hashpower(task.sizes)),
-                        "--unit"], capture_output=True, text=True, check=True)
+    """misses and where the queue's work went, from a -DPF_QUEUE_STATS build (it prints to stderr)"""
+    so = _build(task, source, tmp_path, name, ["PF_QUEUE_STATS", *defines])
+    r = subprocess.run(task._simulate_command(task.trace, ["--plugin", str(so)]),
+                       capture_output=True, text=True, check=True)
     stats = [json.loads(line.split(" ", 1)[1]) for line in r.stderr.splitlines() if line.startswith("pf_queue_stats ")]
     assert len(stats) == len(task.sizes), r.stderr
     return [x["n_miss"] for x in json.loads(r.stdout)["results"]], stats[0]

@@ -196,12 +196,18 @@ class CacheTask(Task):
             pass  # cannot write the cache: recompute next time
         return fp
 
-    def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None) -> dict:
+    def _simulate_command(self, trace: traces.Trace, algo_args: list[str],
+                          sizes: list[int] | None = None) -> list[str]:
+        """pf-cachesim on `trace` with `algo_args` (--algo NAME or --plugin SO) at `sizes`"""
         sizes = sizes or self.sizes
         args = [str(native_path("bin", "pf-cachesim")), *trace.args(), *algo_args,
                 "--sizes", ",".join(map(str, sizes)), "--hashpower", str(self._hashpower(sizes))]
         if not self.opts["byte_miss"]:
             args.append("--unit")
+        return args
+
+    def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None) -> dict:
+        args = self._simulate_command(trace, algo_args, sizes)
         r = sandbox.run(args, timeout_s=self.opts["timeout_s"], mem_mb=4096, max_procs=16)
         if not r.ok:
             tail = (r.stderr.strip().splitlines() or [""])[-1]
