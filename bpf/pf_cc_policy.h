@@ -5,8 +5,13 @@
  * before calling it.
  *
  * Everything is integer-only (kernel code: no floating point). Values are s64 so that
- * differences never wrap. The policy returns the next cwnd in packets; the template
- * clamps it to [2, cwnd_clamp].
+ * differences never wrap. The policy returns the next cwnd in packets as an s64; the
+ * template clamps it to [2, cwnd_clamp], so a negative result means 2, never a huge
+ * unsigned window.
+ *
+ * With PF_POLICY_ONLY defined this header is only the policy's side (the structs, the
+ * helpers, the policy's declaration), which compiles outside the kernel: policyforge's
+ * checker builds a candidate that way to audit its machine code.
  */
 #ifndef PF_CC_POLICY_H
 #define PF_CC_POLICY_H
@@ -66,6 +71,19 @@ static __always_inline const struct pf_cc_window *pf_window(const struct pf_cc_h
 	return &h->w[(h->head - k) & (PF_HIST_SLOTS - 1)];
 }
 
+/*
+ * The policy, the one function a candidate defines. Its linkage is declared here, once, for
+ * both templates: a definition without a storage class after this declaration gets the same
+ * internal linkage (C11 6.2.2), so the candidate writes a plain
+ *   s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h) { ... }
+ * and the template inlines it. (The module defines PF_POLICY_LINKAGE as static inline.)
+ */
+#ifndef PF_POLICY_LINKAGE
+#define PF_POLICY_LINKAGE static __always_inline
+#endif
+PF_POLICY_LINKAGE s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h);
+
+#ifndef PF_POLICY_ONLY
 static __always_inline void pf_close_window(struct pf_cc_store *st, s64 now_us)
 {
 	struct pf_cc_history *h = &st->h;
@@ -174,5 +192,6 @@ static __always_inline void pf_fill_state(struct pf_cc_store *st, struct pf_cc_s
 	if (s->ai_inc)
 		st->ai_acc -= s->cwnd;
 }
+#endif /* PF_POLICY_ONLY */
 
 #endif

@@ -15,6 +15,8 @@
 #include <linux/version.h>
 #include <net/tcp.h>
 
+/* the policy is large for __always_inline in a kernel build: let the compiler decide */
+#define PF_POLICY_LINKAGE static inline
 #include "pf_cc_policy.h"
 
 #ifndef PF_CC_NAME

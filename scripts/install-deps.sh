@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git
+  bubblewrap libseccomp-dev                  # the sandbox for candidate code
   libglib2.0-dev libzstd-dev zstd           # libCacheSim
   clang llvm libbpf-dev bpftool libelf-dev   # BPF congestion control
   iperf3 iproute2 ethtool iputils-ping       # host testbed
@@ -35,7 +36,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 PIP_REQS=(numpy matplotlib "openai>=1.40" pyroute2 cffi "pybind11>=2.12" "scikit-build-core>=0.10"
-          pytest pytest-timeout "libcachesim==0.3.5" hypothesis zstandard)
+          pytest pytest-timeout "libcachesim==0.3.5" hypothesis zstandard
+          "pycparser==3.12" "pyelftools==0.33" "capstone==5.0.9")   # the checker: parser, object audit
 stamp=.venv/.pf-reqs
 want=$(printf '%s\n' "${PIP_REQS[@]}" | sha256sum | cut -c1-16)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then

@@ -1,10 +1,13 @@
 /*
  * pf-cache-probe PLUGIN.so: the cache checker's semantic probe.
  *
- * It loads a compiled candidate and checks what the compiler cannot: priority() is
- * deterministic and never NaN for a spread of feature values, and the plugin's
- * eviction hook always names an object that is in the cache, over a short simulated
- * request stream. Runs inside policyforge's sandbox; prints one line per problem.
+ * It loads a compiled candidate, locks itself down (pf_lockdown: from then on no file,
+ * process or socket), and checks what the compiler cannot: priority() returns a finite
+ * number and the same number twice, for features that can occur together (last_access
+ * between insert_time and now, count no larger than the accesses that fit in that time,
+ * percentiles in order, ...), and the plugin's eviction hook always names an object that
+ * is in the cache, over a short simulated request stream. Runs inside policyforge's
+ * sandbox; prints one line per problem.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -14,11 +17,8 @@
 #include <string.h>
 
 #include "libCacheSim/cache.h"
-
-struct pf_obj { double count, last_access, insert_time, size, ghost_count, ghost_age, ghost_gap; };
-struct pf_ctx {
-  double now, n_objs, cache_size, count_p50, count_p90, age_p50, age_p90, size_p50, size_p90, ghost_hits;
-};
+#include "pf_cache_policy.h"
+#include "pf_seccomp.h"
 
 typedef double (*prio_fn)(const struct pf_obj *, const struct pf_ctx *);
 typedef void *(*init_fn)(const common_cache_params_t);
@@ -28,6 +28,44 @@ typedef obj_id_t (*evict_fn)(void *, const request_t *);
 static uint64_t rng = 88172645463325252ULL;
 static uint64_t next_rand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 static double pick(const double *v, int n) { return v[next_rand() % n]; }
+/* a point in [lo, hi], often an end of it */
+static double between(double lo, double hi) {
+  switch (next_rand() % 4) {
+    case 0: return lo;
+    case 1: return hi;
+    default: return lo + floor((hi - lo) * (double)(next_rand() % 1000) / 999.0);
+  }
+}
+
+/* features of one object and the cache around it, consistent with each other */
+static void sample(struct pf_obj *o, struct pf_ctx *c) {
+  static const double nows[] = {1, 2, 10, 1000, 1e5, 1e7, 1e9};
+  static const double sizes[] = {1, 100, 4096, 1e6};
+  static const double caps[] = {1, 64, 1e4, 1e6};
+  memset(o, 0, sizeof *o);
+  memset(c, 0, sizeof *c);
+  c->now = pick(nows, 7);
+  o->insert_time = between(0, c->now);
+  o->last_access = between(o->insert_time, c->now);
+  o->count = between(1, fmin(1 + o->last_access - o->insert_time, 1e6));
+  o->size = pick(sizes, 4);
+  if (next_rand() % 2 && o->insert_time >= 1) {  /* it returns from the ghost history */
+    o->ghost_gap = between(1, o->insert_time);
+    o->ghost_age = between(0, o->insert_time - o->ghost_gap);
+    o->ghost_count = between(1, fmax(1, o->ghost_age + 1));
+  }
+  c->cache_size = pick(caps, 4);
+  c->n_objs = between(0, c->cache_size);
+  if (next_rand() % 4) {  /* statistics refreshed (they are 0 before the first refresh) */
+    c->count_p50 = between(1, 1e4);
+    c->count_p90 = between(c->count_p50, 1e5);
+    c->age_p50 = between(0, c->now);
+    c->age_p90 = between(c->age_p50, c->now);
+    c->size_p50 = pick(sizes, 4);
+    c->size_p90 = fmax(c->size_p50, pick(sizes, 4));
+    c->ghost_hits = (double)(next_rand() % 1001) / 1000.0;
+  }
+}
 
 int main(int argc, char **argv) {
   if (argc != 2) { fprintf(stderr, "usage: pf-cache-probe PLUGIN.so\n"); return 2; }
@@ -38,19 +76,21 @@ int main(int argc, char **argv) {
   access_fn hit = (access_fn)dlsym(h, "cache_hit_hook"), miss = (access_fn)dlsym(h, "cache_miss_hook");
   evict_fn evict = (evict_fn)dlsym(h, "cache_eviction_hook");
   if (!prio || !init || !hit || !miss || !evict) { printf("probe: a plugin symbol is missing\n"); return 1; }
+  fflush(stdout);
+  if (pf_lockdown() != 0) return 3;
 
   int problems = 0;
-  static const double vals[] = {0, 1, 2, 3, 7, 100, 1e4, 1e6, 1e9};
-  for (int i = 0; i < 2000 && problems < 5; i++) {
-    struct pf_obj o = {pick(vals, 9) + 1, pick(vals, 9), pick(vals, 9), pick(vals, 9) + 1,
-                       pick(vals, 9), pick(vals, 9), pick(vals, 9)};
-    struct pf_ctx c = {pick(vals, 9) + 1, pick(vals, 9), pick(vals, 9) + 1, pick(vals, 9), pick(vals, 9),
-                       pick(vals, 9), pick(vals, 9), pick(vals, 9), pick(vals, 9), pick(vals, 9) / 1e9};
+  for (int i = 0; i < 4000 && problems < 5; i++) {
+    struct pf_obj o;
+    struct pf_ctx c;
+    sample(&o, &c);
     double a = prio(&o, &c), b = prio(&o, &c);
-    if (isnan(a)) {
-      printf("probe: priority() returned NaN for count=%g last_access=%g insert_time=%g size=%g now=%g "
-             "(guard divisions with pf_div and logs with pf_log)\n", o.count, o.last_access, o.insert_time,
-             o.size, c.now);
+    if (!isfinite(a)) {
+      printf("probe: priority() returned %s for count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
+             "ghost_age=%g ghost_gap=%g now=%g n_objs=%g cache_size=%g (return a finite number: guard divisions "
+             "with pf_div, logs with pf_log, and bound exponents)\n",
+             isnan(a) ? "NaN" : a > 0 ? "+inf" : "-inf", o.count, o.last_access, o.insert_time, o.size, o.ghost_count, o.ghost_age, o.ghost_gap, c.now,
+             c.n_objs, c.cache_size);
       problems++;
     } else if (memcmp(&a, &b, sizeof a) != 0) {
       printf("probe: priority() is not deterministic: %g then %g for the same inputs\n", a, b);

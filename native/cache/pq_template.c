@@ -17,8 +17,10 @@
  * PF_STATS_PERIOD requests: amortized O(1) per request. Ghost history and percentiles are
  * compiled in only when priority() reads them (PF_FEATURES).
  *
- * policyforge replaces the line holding PF_POLICY_HOLE with the candidate's priority().
- * The result is one C file: `gcc -O2 -shared -fPIC -I<libCacheSim include>`.
+ * policyforge compiles the candidate's priority() against pf_cache_policy.h alone and links it
+ * with this file's machinery; its export replaces the line holding PF_POLICY_HOLE with the
+ * checked priority() and inlines the header, which gives one C file for a stock libCacheSim:
+ * `gcc -O2 -shared -fPIC -I<libCacheSim include>`.
  */
 /* PF_FEATURES */
 #ifndef PF_FEATURES
@@ -41,33 +43,8 @@
 
 #include "libCacheSim/cache.h"
 
-/* ---- what priority() may read ------------------------------------------------------ */
-struct pf_obj {
-  double count;        /* accesses since insertion, this one included */
-  double last_access;  /* virtual time (request index) of the latest access */
-  double insert_time;  /* virtual time of insertion */
-  double size;         /* bytes (1 when sizes are ignored) */
-  double ghost_count;  /* count when last evicted, 0 if it was not in the ghost history */
-  double ghost_age;    /* how long it had stayed in the cache when last evicted, 0 if none */
-  double ghost_gap;    /* virtual time between that eviction and this insertion, 0 if none */
-};
-
-struct pf_ctx {
-  double now;          /* current virtual time */
-  double n_objs;       /* objects in the cache */
-  double cache_size;   /* capacity (objects or bytes) */
-  double count_p50, count_p90;  /* percentiles over cached objects */
-  double age_p50, age_p90;      /* age = now - last_access */
-  double size_p50, size_p90;
-  double ghost_hits;   /* fraction of recent misses that were ghost hits */
-};
-
-static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }
-static inline double pf_min(double a, double b) { return a < b ? a : b; }
-static inline double pf_max(double a, double b) { return a > b ? a : b; }
-static inline double pf_log(double a) { return log1p(fabs(a)); }
-
-double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
+/* what priority() may read and call: its own header, which the export inlines here */
+#include "pf_cache_policy.h"
 
 /* PF_POLICY_HOLE */
 

@@ -4,11 +4,7 @@
 #include <cstdint>
 
 #include "eplb_pipeline.hpp"
-
-static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }
-static inline double pf_min(double a, double b) { return a < b ? a : b; }
-static inline double pf_max(double a, double b) { return a > b ? a : b; }
-static inline double pf_log(double a) { return std::log1p(std::fabs(a)); }
+#include "eplb_policy.hpp"
 
 namespace candidate {
 // hidden: not interposable, so the compiler inlines the rules into the pipeline (exported,
@@ -24,6 +20,16 @@ struct CandidateRules {
   static inline double pack_key(double w, double i) { return candidate::pack_key(w, i); }
   static inline double bin_cost(double bl, double bc, double cap, double w) { return candidate::bin_cost(bl, bc, cap, w); }
 };
+
+// the rules one at a time, for pf-eplb-run's probe (which = 0..3 in the order above)
+extern "C" double pf_eplb_rule(int which, double a, double b, double c, double d) {
+  switch (which) {
+    case 0: return CandidateRules::expected_load(a, b);
+    case 1: return CandidateRules::replica_score(a, b);
+    case 2: return CandidateRules::pack_key(a, b);
+    default: return CandidateRules::bin_cost(a, b, c, d);
+  }
+}
 
 extern "C" int pf_eplb_rebalance(const double *recent, const double *history, int L, int E, int R, int G, int N,
                                  int M, int64_t *phy2log, int64_t *logcnt) {

@@ -182,7 +182,7 @@ def cmd_runs(a: argparse.Namespace) -> int:
         task = tasks.load(cfg.task, **cfg.task_options)
         dest = Path(a.out or (run / "winner"))
         dest.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix="pf-export-"))
+        work = _workdir("pf-export-")
         check = task.check(best["source"], work)
         if not check.ok:
             raise TaskError(f"the winner no longer passes the check ({check.stage}): {check.feedback[:200]}")
@@ -195,6 +195,13 @@ def cmd_runs(a: argparse.Namespace) -> int:
     raise UsageError(f"unknown runs action {a.action}")
 
 
+def _workdir(prefix: str) -> Path:
+    """A fresh directory of ours; the sandbox's jobs (their own uids) may enter it."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
+    return work
+
+
 def _read_policy(path: str) -> str:
     try:
         return Path(path).read_text()
@@ -204,7 +211,7 @@ def _read_policy(path: str) -> str:
 
 def cmd_check(a: argparse.Namespace) -> int:
     task = tasks.load(a.task, **_kv(a.option))
-    work = Path(tempfile.mkdtemp(prefix=f"pf-check-{task.name}-"))
+    work = _workdir(f"pf-check-{task.name}-")
     task.prepare(work / "shared")
     out = task.check(_read_policy(a.file), work)
     if out.ok:
@@ -216,7 +223,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     task = tasks.load(a.task, **_kv(a.option))
-    work = Path(tempfile.mkdtemp(prefix=f"pf-eval-{task.name}-"))
+    work = _workdir(f"pf-eval-{task.name}-")
     source = _read_policy(a.file)
     shared = work / "shared"
     shared.mkdir(parents=True)
@@ -232,6 +239,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
         print(f"FAILED at stage '{check.stage}':\n{check.feedback.rstrip()}")
         return 1
     ev = task.evaluate(check, work, None)
+    if ev.ok and ev.stage == "full":
+        ev = task.verify(check, work, ev)   # a score shown to a user holds up in trusted code
     base = [] if a.no_baselines else task.baselines(shared)
     if a.json:
         print(json.dumps({"policy": {"ok": ev.ok, "score": ev.score, "metrics": ev.metrics, "reason": ev.reason},
@@ -329,8 +338,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"policyforge: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        from . import sandbox
+        sandbox.interrupt()          # no candidate process outlives this
         print("\npolicyforge: interrupted; a run continues with --resume RUN", file=sys.stderr)
-        return 130
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)                # do not wait for worker threads (an LLM call, say)
 
 
 if __name__ == "__main__":

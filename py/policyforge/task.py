@@ -10,6 +10,7 @@ Adding a domain touches no engine file: the registry finds it by its package nam
 from __future__ import annotations
 
 import dataclasses
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
@@ -44,13 +45,16 @@ class CheckOutcome:
 
     ``stage`` names the checker stage that failed ("static", "compile", "verifier", "probe"),
     or "ok". ``feedback`` is the exact text that goes back to the generator for repair.
-    ``artifact`` is what evaluate() consumes (a .so, a .bpf.o, ...).
+    ``artifact`` is what evaluate() consumes (a .so, a .bpf.o, ...). ``checked_source`` is
+    the text that was checked and compiled (the preprocessed candidate): exports build from it.
     """
     ok: bool
     stage: str
     feedback: str = ""
     artifact: Path | None = None
     seconds: float = 0.0
+    checked_source: str = ""
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -124,6 +128,21 @@ class Task(ABC):
                  best_so_far: float | None = None) -> Evaluation:
         """Run the checked candidate. Cascade: cheap screens first; a candidate that a screen
         rejects (compared with ``best_so_far``) returns with ``stage`` set to that screen."""
+
+    def verify(self, check: CheckOutcome, workdir: Path, evaluation: Evaluation) -> Evaluation:
+        """Re-establish a result that matters (it beats the best baseline, or it is the winner)
+        in processes the first evaluation did not run in. The default evaluates again: a
+        different score means the candidate is not deterministic, and the result is invalid.
+        Tasks that can recount a result in trusted code do that instead (cache)."""
+        t0 = time.monotonic()
+        again = self.evaluate(check, workdir, None)
+        if not again.ok or again.score != evaluation.score:
+            got = again.reason if not again.ok else f"{again.score!r}"
+            return Evaluation(False, None, evaluation.metrics, stage=evaluation.stage,
+                              reason=f"invalid: not deterministic: scored {evaluation.score!r}, then {got}",
+                              seconds=evaluation.seconds + time.monotonic() - t0)
+        return dataclasses.replace(evaluation, metrics={**evaluation.metrics, "verified": "second evaluation"},
+                                   seconds=evaluation.seconds + time.monotonic() - t0)
 
     @abstractmethod
     def baselines(self, workdir: Path) -> list[Baseline]:

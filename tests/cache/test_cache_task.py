@@ -9,7 +9,6 @@ import pytest
 from policyforge.native import native_dir, native_path
 from policyforge.task import TaskError
 from policyforge.tasks.cache import TASK_CLASS
-from policyforge.checks import check_source
 from policyforge.tasks.cache.traces import RECORD
 from pfhelpers import genome_vs_baselines
 
@@ -48,25 +47,38 @@ def _at_10(tmp_path):
     return t
 
 
-def test_static_rules_name_the_line():
+def test_static_rules_name_the_line(tmp_path):
+    task = TASK_CLASS(trace="zipf:n_req=20000")
+    task.prepare(tmp_path / "shared")
     src = ("double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{\n"
            "    double s = 0;\n    for (int i = 0; i < 3; i++) s += obj->count;\n"
            "    return s + malloc(4) + obj[1].count;\n}\n")
-    errs = "\n".join(check_source(src))
-    assert "policy.c:4: 'for': loops are not allowed" in errs
-    assert "policy.c:5: call to 'malloc' is not allowed" in errs
-    assert "policy.c:5: indexing" in errs
-    assert "#include" not in src and check_source("#include <stdio.h>\n" + src)[0].startswith("policy.c:1: preprocessor")
-    assert any("top-level declaration" in e for e in check_source("int g;\n" + src.replace("for", "if")))
+    out = task.check(src, tmp_path / "a")
+    assert not out.ok and out.stage == "static"
+    assert "policy.c:4: loops are not allowed" in out.feedback
+    assert "policy.c:5: call to 'malloc' is not allowed" in out.feedback
+    assert "policy.c:5: indexing" in out.feedback
+    # an include names no file the preprocessor can open (it runs alone, in the sandbox)
+    inc = task.check("#include <stdio.h>\n" + src, tmp_path / "b")
+    assert inc.stage == "static" and inc.feedback.startswith("policy.c:1:") and "stdio.h" in inc.feedback
+    glob = task.check("int g;\n" + src.replace("for (int i = 0; i < 3; i++)", ""), tmp_path / "c")
+    assert "policy.c:1: top-level declaration 'g' is not allowed" in glob.feedback
+    bad = task.check(src.replace("for", "if"), tmp_path / "d")
+    assert bad.feedback.startswith("policy.c:4: cannot parse this as a C function")
 
 
 def test_compiler_errors_point_into_the_candidate(tmp_path):
     task = TASK_CLASS(trace="zipf:n_req=20000")
     task.prepare(tmp_path / "shared")
+    unknown = task.check("double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{\n"
+                         "    return obj->count + undefined_feature;\n}\n", tmp_path / "c")
+    assert not unknown.ok and unknown.stage == "static"
+    assert "policy.c:3: 'undefined_feature' is not declared here" in unknown.feedback
+    # what only the compiler sees: an unused local (-Wall -Werror), in the candidate's lines
     out = task.check("double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{\n"
-                     "    return obj->count + undefined_feature;\n}\n", tmp_path / "c")
+                     "    double unused = 1;\n    return obj->count;\n}\n", tmp_path / "d")
     assert not out.ok and out.stage == "compile"
-    assert "policy.c:3:" in out.feedback and "undefined_feature" in out.feedback
+    assert "policy.c:3:12: error: unused variable 'unused'" in out.feedback
 
 
 def test_probe_rejects_nan_priorities(tmp_path):
@@ -130,7 +142,8 @@ def test_exported_winner_runs_in_stock_cachesim(tmp_path):
     assert f"miss ratio {ours.metrics['miss_ratio']:.4f}" in r.stdout + r.stderr
     # the exported C file, built the way USAGE.txt says (one unit: priority() inlined), evicts
     # the same objects as the checked plugin (priority() in its own unit, linked)
-    rebuilt = tmp_path / "rebuilt.so"
+    (tmp_path / "rebuilt").mkdir()
+    rebuilt = tmp_path / "rebuilt" / "p.so"
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
                     str(tmp_path / "winner" / "policyforge_cache.c"), "-o", str(rebuilt), "-lm"], check=True)
     misses = [task._simulate(task.trace, ["--plugin", str(so)])["results"][0]["n_miss"]

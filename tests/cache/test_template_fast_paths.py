@@ -12,24 +12,32 @@ import subprocess
 import pytest
 
 from policyforge.native import native_dir
-from policyforge.tasks.cache.task import feature_flags
 
 P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
 
 
-def test_feature_flags_follow_the_fields_read():
-    assert feature_flags(P.format("obj->last_access")) == 0
-    assert feature_flags(P.format("obj->count + obj->ghost_count")) == 1
-    assert feature_flags(P.format("ctx->ghost_hits * obj->count")) == 1
-    assert feature_flags(P.format("obj->count - ctx->count_p90")) == 2
-    assert feature_flags(P.format("obj->ghost_age + ctx->age_p50")) == 3
+def feature_flags(task, source, tmp_path):
+    """PF_FEATURES the checker derives from the fields `source` reads"""
+    check = task.check(source, tmp_path / f"flags{abs(hash(source))}")
+    assert check.ok, check.feedback
+    return check.info["features"]
+
+
+def test_feature_flags_follow_the_fields_read(cloudphysics, tmp_path):
+    assert feature_flags(cloudphysics, P.format("obj->last_access"), tmp_path) == 0
+    assert feature_flags(cloudphysics, P.format("obj->count + obj->ghost_count"), tmp_path) == 1
+    assert feature_flags(cloudphysics, P.format("ctx->ghost_hits * obj->count"), tmp_path) == 1
+    assert feature_flags(cloudphysics, P.format("obj->count - ctx->count_p90"), tmp_path) == 2
+    assert feature_flags(cloudphysics, P.format("obj->ghost_age + ctx->age_p50"), tmp_path) == 3
 
 
 def _build(task, source, tmp_path, name, defines=()):
-    """the whole template with `source`, built as one unit with `defines`"""
+    """the whole template with `source` (checked), built as one unit with `defines`"""
     work = tmp_path / name
     work.mkdir()
-    (work / "p.c").write_text(task.full_source(source))
+    check = task.check(source, work / "check")
+    assert check.ok, check.feedback
+    (work / "p.c").write_text(task.full_source(check.checked_source, check.info["features"]))
     cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
            *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
     subprocess.run(cmd, cwd=work, check=True, capture_output=True)
@@ -45,7 +53,7 @@ def _misses(task, source, tmp_path, name, defines=()):
                                   "pf_div(obj->last_access, obj->count) + floor(ctx->now / 1000.0)"])
 def test_left_out_features_change_nothing(cloudphysics, tmp_path, body):
     src = P.format(body)
-    assert feature_flags(src) == 0
+    assert feature_flags(cloudphysics, src, tmp_path) == 0
     lean = _misses(cloudphysics, src, tmp_path, "lean")
     full = _misses(cloudphysics, src.replace("return", "return 0.0 * obj->ghost_count * ctx->count_p50 +"),
                    tmp_path, "full")

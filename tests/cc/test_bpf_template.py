@@ -1,4 +1,4 @@
-"""The eBPF template and the kernel static rules: what a policy may write, what the verifier
+"""The eBPF template and the kernel policy's grammar: what a policy may write, what the verifier
 accepts, and that the template really hands the policy's cwnd and its history to the kernel."""
 import re
 
@@ -6,9 +6,8 @@ import pytest
 
 from policyforge.task import TaskError
 from policyforge.tasks.cc import TASK_CLASS
-from policyforge.tasks.cc.kernel_checks import check_kernel_policy
 
-HEAD = "u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+HEAD = "s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
 
 
 def body(*lines: str) -> str:
@@ -23,34 +22,42 @@ def task(tmp_path_factory):
 
 
 @pytest.mark.parametrize("src, message", [
-    (body("return s->cwnd * 0.5;"), "policy.c:3: floating-point literal"),
+    (body("return s->cwnd * 0.5;"), "policy.c:3: floating-point literals are not allowed"),
     (body("float g = 2;", "return s->cwnd;"), "policy.c:3: floating point is not allowed"),
     (body("return s->cwnd % s->losses;"), "policy.c:3: modulo is not allowed"),
     (body("s64 x = s->cwnd;", "x /= s->losses;", "return x;"), "policy.c:4: division must use pf_div"),
-    (body("while (s->cwnd) {}", "return 2;"), "policy.c:3: 'while' is not allowed"),
-    (body("s64 i;", "for (i = 0; i < s->cwnd; i++) {}", "return 2;"), "policy.c:4: unbounded loop"),
-    (body("for (int i = 0; i < 1000; i++) {}", "return 2;"), "policy.c:3: loop bound 1000 exceeds PF_HIST"),
+    (body("while (s->cwnd) {}", "return 2;"), "policy.c:3: only for loops with a bound the checker can see"),
+    (body("s64 i = 0;", "for (i = 0; i < s->cwnd; i++) {}", "return 2;"),
+     "policy.c:4: only for loops with a bound the checker can see"),
+    (body("for (int i = 0; i < 1000; i++) {}", "return 2;"), "policy.c:3: this loop runs 1000 times; at most 16"),
+    (body("for (int i = 0; i < 8; i++) { i += 1; }", "return 2;"), "policy.c:3: the loop counter 'i' may only change"),
     (body("return bpf_get_prandom_u32();"), "policy.c:3: call to 'bpf_get_prandom_u32' is not allowed"),
-    ("#include <linux/tcp.h>\n" + body("return 2;"), "policy.c:1: preprocessor directives are not allowed"),
-    ("s64 calls;\n" + body("return 2;"), "top-level declaration 's64 calls;' is not allowed"),
-    (body("return *((const s64 *)h + 400);"), "policy.c:3: pointer casts are not allowed"),
-    (body("return h->w[20].lost;"), "policy.c:3: read history windows through pf_window"),
-    (body("fl\\", "oat g = 2;", "return s->cwnd;"), "policy.c:3: backslashes"),
-    (body("asm volatile(\"\");", "return 2;"), "policy.c:3: 'asm' is not allowed"),
-    ("u32 other(void)\n{\n    return 2;\n}\n", "must define 'u32 policy_cong_control"),
+    ("#include <linux/tcp.h>\n" + body("return 2;"), "policy.c:1:"),
+    ("s64 calls;\n" + body("return 2;"), "policy.c:1: top-level declaration 'calls' is not allowed"),
+    (body("return *((const s64 *)h + 400);"), "policy.c:3: dereferencing"),
+    (body("return h->w[20].lost;"), "policy.c:3: indexing ('[') is not allowed; read history windows through pf_window"),
+    (body("return h->head;"), "policy.c:3: 'head' is not a readable field of struct pf_cc_history; read history"),
+    (HEAD + "    fl\\\noat g = 2;\n    return s->cwnd;\n}\n", "policy.c:4: floating point is not allowed"),
+    (body("asm volatile(\"\");", "return 2;"), "(inline assembly is not allowed)"),
+    ("u32 other(void)\n{\n    return 2;\n}\n", "must define policy_cong_control() with the signature `s64 policy_cong"),
 ])
-def test_static_rules_name_the_line_and_the_fix(src, message):
-    errs = check_kernel_policy(src)
-    assert any(message in e for e in errs), errs
+def test_the_grammar_names_the_line_and_the_fix(task, tmp_path, src, message):
+    out = task.check(src, tmp_path)
+    assert out.stage == "static" and message in out.feedback, out.feedback
 
 
-def test_static_rules_accept_the_seeds_and_a_bounded_history_loop(task):
+def test_the_grammar_accepts_the_seeds_and_bounded_history_loops(task, tmp_path):
     for seed in task.seeds():
-        assert check_kernel_policy(task.render(seed.genome)) == []
-    loop = body("s64 lost = 0;  // comments may say a / b or 0.5",
-                "for (int i = 0; i < PF_HIST; i++) {", "    if (i >= h->n)", "        break;",
-                "    lost += pf_window(h, i)->lost;", "}", "return lost ? pf_div(s->cwnd, 2) : s->cwnd + 1;")
-    assert check_kernel_policy(loop) == []
+        assert task.check(task.render(seed.genome), tmp_path / seed.name).ok
+    loops = body("s64 lost = 0;  // comments may say a / b or 0.5",
+                 "for (int i = 0; i < PF_HIST && i < h->n; i++)", "    lost += pf_window(h, i)->lost;",
+                 "for (int i = PF_HIST - 1; i >= 0; i--) {", "    const struct pf_cc_window *w = pf_window(h, i);",
+                 "    if (i >= h->n)", "        continue;", "    lost += w->ecn;", "}",
+                 "for (int i = 0; i < PF_HIST; i += 2)", "    lost += pf_window(h, i)->lost > 0;",
+                 "switch (s->ca_state) {", "case 4:", "    lost += 1;", "    break;", "default:", "    break;", "}",
+                 "return lost ? pf_div(s->cwnd, 2) : s->cwnd + 1;")
+    out = task.check(loops, tmp_path / "loops")
+    assert out.ok, out.feedback
 
 
 def test_the_allowed_history_loop_passes_the_verifier(task, tmp_path):
@@ -74,6 +81,9 @@ def test_cong_control_wrapper_matches_this_kernel(task, tmp_path):
     finally:
         task.args4 = not task.args4
     assert wrong.stage == "verifier" and "invalid mem access" in wrong.feedback
+    # the first line names the source line the verifier stopped at and its reason
+    assert re.match(r"^pf_cc[._a-z]*\.[ch]:\d+: the BPF verifier rejected the program: ", wrong.feedback), wrong.feedback
+    assert "mark_precise" not in wrong.feedback and len(wrong.feedback.splitlines()) <= 42
 
 
 def test_policy_sets_cwnd_from_the_filled_history(task, tmp_path):

@@ -9,11 +9,14 @@ from policyforge.search.controller import Controller, RunConfig
 from policyforge.tasks.cc import TASK_CLASS
 from pfhelpers import ROOT
 
-FLOAT_DIV = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+FLOAT_DIV = ("s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
              "    double gain = 0.5;\n    return s->cwnd * gain + s->acked / s->losses;\n}\n")
-OOB = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+OOB = ("s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
        "    const s64 *p = &pf_window(h, 0)->delivered;\n    return *(p + s->cwnd);\n}\n")
-GOOD = ("u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+# passes the grammar; only the compiler sees that `cwnd` is declared twice
+TWICE = ("s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+         "    s64 next = s->cwnd;\n    s64 next = s->cwnd + 1;\n    return next;\n}\n")
+GOOD = ("s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
         "    if (s->new_loss)\n        return pf_max(2, pf_div(s->cwnd * 3, 4));\n"
         "    return s->cwnd + (s->cwnd < s->ssthresh ? s->acked : s->ai_inc);\n}\n")
 
@@ -39,43 +42,47 @@ def test_reno_seed_passes_the_verifier_and_carries_traffic(task, tmp_path):
     assert task.cc_name(tmp_path) not in _registered()          # evaluate unregisters
 
 
-def test_static_rules_and_verifier_feedback(task, tmp_path):
+def test_static_and_compiler_feedback(task, tmp_path):
     out = task.check(FLOAT_DIV, tmp_path / "f")
     assert out.stage == "static"
     assert "policy.c:3: floating point is not allowed" in out.feedback
     assert "policy.c:4: division must use pf_div" in out.feedback
+    # reading past the state through a pointer never reaches the verifier now
     out = task.check(OOB, tmp_path / "v")
-    assert out.stage == "verifier" and "unbounded memory access" in out.feedback
-    # the first line names the policy's own source line and the verifier's reason
-    assert out.feedback.startswith("policy.c:4: the BPF verifier rejected the program: R6 unbounded memory access")
-    assert "mark_precise" not in out.feedback
-    assert len(out.feedback.splitlines()) <= 42                  # trimmed to the part that matters
+    assert out.stage == "static" and "policy.c:3: pointers are not allowed" in out.feedback
+    assert "policy.c:4: dereferencing" in out.feedback
+    out = task.check(TWICE, tmp_path / "t")
+    assert out.stage == "compile" and "policy.c:4:9: error: redefinition of 'next'" in out.feedback
     loop = GOOD.replace("    if (s->new_loss)", "    while (s->cwnd > 1) {}\n    if (s->new_loss)")
-    assert "unbounded loop" in task.check(loop, tmp_path / "l").feedback or \
-        "'while' is not allowed" in task.check(loop, tmp_path / "l2").feedback
+    assert "only for loops with a bound" in task.check(loop, tmp_path / "l").feedback
 
 
 def test_kernel_module_builds_and_its_errors_reach_the_generator(task, tmp_path):
     ko, log = task.build_module(GOOD, tmp_path / "ok", "pf_kmodtest")
     assert ko is not None and ko.suffix == ".ko", log
-    ko, log = task.build_module(GOOD.replace("s->ai_inc", "s->ai_inkr"), tmp_path / "bad", "pf_kmodbad")
-    assert ko is None and "ai_inkr" in log
+    ko, log = task.build_module(TWICE, tmp_path / "bad", "pf_kmodbad")
+    assert ko is None and "redefinition of 'next'" in log
 
 
 def test_kmod_stage_catches_what_the_bpf_build_lets_through(tmp_path):
-    """-o kmod=1: the module's -Werror gcc build is a checker stage with gcc's message as feedback."""
+    """-o kmod=1: the module's -Werror gcc build (with the kernel's own warnings) is a checker
+    stage with gcc's message as feedback."""
     t = TASK_CLASS(kmod=True)
     t.prepare(tmp_path / "shared")
-    spare = GOOD.replace("{\n", "{\n    s64 spare = 1;\n", 1)
-    out = t.check(spare, tmp_path / "c")
+    fallthrough = ("s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+                   "    s64 a = s->cwnd;\n    switch (s->ca_state) {\n    case 1:\n        a += 1;\n"
+                   "    case 2:\n        a += 2;\n        break;\n    default:\n        break;\n    }\n"
+                   "    return a;\n}\n")
+    out = t.check(fallthrough, tmp_path / "c")
     assert out.stage == "kmod", out.feedback
-    assert "policy.inc:3:9: error: unused variable" in out.feedback and "make[" not in out.feedback
+    assert "policy.c:6:11: error: this statement may fall through" in out.feedback
+    assert "make[" not in out.feedback
 
 
 def test_feedback_loop_repairs_static_and_verifier_failures(tmp_path):
     replay = tmp_path / "responses.jsonl"
     with open(replay, "w") as f:
-        for body in (FLOAT_DIV, OOB, GOOD):
+        for body in (FLOAT_DIV, TWICE, GOOD):
             f.write(json.dumps({"content": f"```c\n{body}```", "model": "recorded"}) + "\n")
     cfg = RunConfig(task="cc", task_options={"duration_s": "2"},
                     generator="replay", replay_file=str(replay), rounds=1, candidates_per_round=1, workers=1,
@@ -85,10 +92,10 @@ def test_feedback_loop_repairs_static_and_verifier_failures(tmp_path):
     ctl.run()
     cand = ctl.store.round_candidates(1)[0]
     att = ctl.store.attempts(cand["id"])
-    assert [a["stage"] for a in att] == ["static", "verifier", "ok"]
-    assert att[0]["feedback"].strip() in att[1]["prompt"]          # static stderr reached the 2nd prompt
-    assert "unbounded memory access" in att[2]["prompt"]           # the verifier log reached the 3rd
-    assert cand["status"] == "evaluated" and cand["score"] > 0
+    assert [a["stage"] for a in att] == ["static", "compile", "ok"]
+    assert att[0]["feedback"].strip() in att[1]["prompt"]          # the grammar's messages reached the 2nd prompt
+    assert "redefinition of 'next'" in att[2]["prompt"]             # the compiler's reached the 3rd
+    assert cand["status"] == "evaluated" and cand["score"] > 0, cand["reason"]
 
 
 def test_export_gives_a_registrable_object_and_module_source(task, tmp_path):

@@ -1,14 +1,13 @@
 """A small real task for engine tests: fit f(x) to a target curve.
 
 The candidate's `double f(double x)` is compiled by gcc into a program that prints the
-squared error against x*x + 3*x + 1 on 64 points; it runs in the sandbox. It has no static
-rules on purpose, so hostile candidates (loops, fork, malloc, NULL writes) reach the
-sandbox. `delay_ms` slows evaluation so tests can kill a run mid-round.
+squared error against x*x + 3*x + 1 on 64 points; the compiler and the program run in the
+sandbox. It has no checker on purpose, so hostile candidates (loops, fork, malloc, NULL
+writes) reach the sandbox. `delay_ms` slows evaluation so tests can kill a run mid-round.
 """
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -60,11 +59,10 @@ class ToyTask(Task):
         workdir.mkdir(parents=True, exist_ok=True)
         code = TEMPLATE.replace("DELAY_MS", str(int(self.opts["delay_ms"]))).replace("/* POLICY */", source)
         (workdir / "prog.c").write_text(code)
-        r = subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", "prog", "prog.c", "-lm"],
-                           cwd=workdir, capture_output=True, text=True, timeout=60,
-                           env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-        if r.returncode != 0:
-            return CheckOutcome(False, "compile", r.stderr, seconds=time.monotonic() - t0)
+        r = sandbox.run(["gcc", "-O1", "-Wall", "-Werror", "-o", "prog", "prog.c", "-lm"], cwd=workdir,
+                        rw=[workdir], timeout_s=60, profile="build")
+        if not r.ok:
+            return CheckOutcome(False, "compile", r.stderr or r.reason, seconds=time.monotonic() - t0)
         return CheckOutcome(True, "ok", "", workdir / "prog", seconds=time.monotonic() - t0)
 
     def evaluate(self, check, workdir, best_so_far=None) -> Evaluation:

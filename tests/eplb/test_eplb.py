@@ -92,7 +92,11 @@ def test_task_checks_evaluates_and_reports_feedback(task, tmp_path):
     assert out.stage == "static" and "loops are not allowed" in out.feedback and "rules.cpp:" in out.feedback
     typo = task.render(task.seeds()[0].genome).replace("return (recent);", "return recnt;")
     out = task.check(typo, tmp_path / "typo")
-    assert out.stage == "compile" and "rules.cpp:" in out.feedback and "recnt" in out.feedback
+    assert out.stage == "static" and "rules.cpp:3: 'recnt' is not declared here" in out.feedback
+    # what only the compiler sees: an unused local, in the candidate's own lines
+    spare = task.render(task.seeds()[0].genome).replace("return (recent);", "double spare = 1; return recent;")
+    out = task.check(spare, tmp_path / "spare")
+    assert out.stage == "compile" and "rules.cpp:3:" in out.feedback and "unused variable 'spare'" in out.feedback
 
 
 def test_vllm_json_loader(tmp_path):

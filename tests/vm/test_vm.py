@@ -15,7 +15,7 @@ from policyforge.vm.experiment import evaluate_candidate, run_experiment, seed_p
 from policyforge.vm.machine import VM, GuestCrash
 
 ROOT = Path(__file__).resolve().parents[2]
-NULL_DEREF_POLICY = """u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)
+NULL_DEREF_POLICY = """s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)
 {
     return *(volatile u32 *)(unsigned long)(s->cwnd == 0xffffffffu);   /* NULL: s->cwnd is never ~0 */
 }

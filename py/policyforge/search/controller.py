@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .. import tasks
-from ..task import CheckOutcome, Task, TaskError
+from .. import sandbox, tasks
+from ..task import CheckOutcome, Evaluation, Task, TaskError
 from . import generators
 from .database import FINISHED, Store
 from .generators import Generator, GeneratorError, Proposal
@@ -151,13 +151,21 @@ class Controller:
                   f"rounds={cfg.rounds}x{cfg.candidates_per_round} workers={cfg.workers} seed={cfg.seed}")
         self._baselines()
         try:
-            with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-                self.pool = pool
+            self.pool = pool = ThreadPoolExecutor(max_workers=max(1, cfg.workers))
+            try:
                 self._round(0)
                 for rnd in range(1, cfg.rounds + 1):
                     if self.stop_reason:
                         break
                     self._round(rnd)
+            except (KeyboardInterrupt, sandbox.Interrupted):
+                # Ctrl-C: kill every running candidate and start no more, without waiting for
+                # the workers; what is stored stays stored, --resume picks up the rest
+                sandbox.interrupt()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise KeyboardInterrupt from None
+            pool.shutdown(wait=True)
+            self._verify_winner()
         finally:
             if self.progress:
                 self.progress.close()
@@ -321,7 +329,11 @@ class Controller:
                               pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
             self._report_candidate(cid)
             return
-        ev = self.task.evaluate(check, check.artifact.parent if check.artifact else cand_dir, best_score)
+        work = check.artifact.parent if check.artifact else cand_dir
+        ev = self.task.evaluate(check, work, best_score)
+        bar = self.store.best_baseline_score()
+        if ev.ok and ev.stage == "full" and bar is not None and ev.score > bar:
+            ev = self.task.verify(check, work, ev)   # a result that matters: re-establish it
         status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
         self.store.finish(cid, status=status, source=source, source_hash=h,
                           score=ev.score if status == "evaluated" else None,
@@ -329,6 +341,28 @@ class Controller:
                           reason=ev.reason, eval_stage=ev.stage, check_s=check_s, eval_s=ev.seconds,
                           pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
         self._report_candidate(cid)
+
+    def _verify_winner(self) -> None:
+        """The winner's score must hold up in trusted code (task.verify) before anything is
+        reported or exported; one that does not is marked invalid and the next best is tried."""
+        while (best := self.store.best()) is not None:
+            metrics = json.loads(best["metrics"] or "{}")
+            if metrics.get("verified"):
+                return
+            work = self.out / "candidates" / str(best["id"]) / "verify"
+            if work.exists():
+                shutil.rmtree(work)
+            check = self.task.check(best["source"], work)
+            if not check.ok:
+                ev = Evaluation(False, None, metrics, reason=f"invalid: no longer passes the {check.stage} check")
+            else:
+                ev = self.task.verify(check, work, Evaluation(True, best["score"], metrics))
+            if ev.ok:
+                self.store.set_verified(best["id"], ev.score, ev.metrics)
+                self._log(f"winner {best['id']}: {ev.metrics.get('verified', 'verified')}")
+            else:
+                self.store.set_invalid(best["id"], ev.reason, ev.metrics)
+                self._log(f"winner {best['id']} is {ev.reason}; trying the next best")
 
     def _report_candidate(self, cid: int) -> None:
         row = self.store.candidate(cid)

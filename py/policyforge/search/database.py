@@ -152,6 +152,21 @@ class Store:
             (status, source, source_hash, score, json.dumps(metrics or {}), reason, eval_stage, check_s, eval_s, pipeline_s,
              tin, tout, cost, time.time(), cand))
 
+    def set_verified(self, cand: int, score: float, metrics: dict) -> None:
+        """A result re-established in trusted code (task.verify): its score and metrics."""
+        self._write("UPDATE candidates SET score=?, metrics=? WHERE id=?", (score, json.dumps(metrics), cand))
+
+    def set_invalid(self, cand: int, reason: str, metrics: dict) -> None:
+        """A result that did not hold up (task.verify): no score, the reason why."""
+        self._write("UPDATE candidates SET status='failed', score=NULL, reason=?, metrics=? WHERE id=?",
+                    (reason, json.dumps(metrics), cand))
+
+    def best_baseline_score(self) -> float | None:
+        """The best score of the ranked baselines that ran (bounds such as Belady excluded)."""
+        row = self._conn().execute(
+            "SELECT MAX(score) FROM baselines WHERE ranked=1 AND ok=1 AND score IS NOT NULL").fetchone()
+        return row[0] if row else None
+
     def candidates(self, where: str = "1=1", args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return self._conn().execute(f"SELECT * FROM candidates WHERE {where} ORDER BY id", tuple(args)).fetchall()
 

@@ -17,14 +17,6 @@ KERNEL_SCHEMES = ("cubic", "reno", "bbr", "vegas")
 GUEST_MODULES = "tcp_bbr tcp_vegas sch_netem sch_htb"
 
 
-def inline_policy(source: str) -> str:
-    """kmod/Makefile expects the policy as `static __always_inline u32 policy_cong_control(`."""
-    if "static __always_inline u32 policy_cong_control" in source:
-        return source
-    return re.sub(r"^(\s*)(?:__u32|u32)\s+policy_cong_control\s*\(",
-                  r"\1static __always_inline u32 policy_cong_control(", source, count=1, flags=re.M)
-
-
 def seed_policy(name: str = "reno") -> str:
     """The C source of a cc-task seed (rendered from its genome by the task itself)."""
     from policyforge.tasks.cc import TASK_CLASS
@@ -43,7 +35,7 @@ def build_and_load(vm: VM, policy_source: str, name: str, timeout_s: float = 300
     """Build NAME.ko from the policy in the guest and insmod it (ModuleError / GuestCrash)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,14}", name):
         raise VmError(f"module name must be a short C identifier, got {name!r}")
-    (vm.xfer / f"{name}.c").write_text(inline_policy(policy_source))
+    (vm.xfer / f"{name}.c").write_text(policy_source)   # its linkage comes from pf_cc_policy.h
     out = f"/tmp/kmod-{name}"
     r = vm.run(f"make -s -C /work/repo/kmod KDIR=/lib/modules/$(uname -r)/build POLICY=/work/xfer/{name}.c "
                f"NAME={name} OUT={out} 2>&1 && insmod {out}/{name}.ko 2>&1", timeout_s=timeout_s)

@@ -1,8 +1,12 @@
 """The cache-eviction task: a priority() for libCacheSim's priority-queue template.
 
-check:    static rules -> gcc -Wall -Werror -O2 into a pluginCache .so -> semantic probe
-evaluate: libCacheSim (pf-cachesim) on the trace, at the cache sizes, in the sandbox;
-          a prefix screen first on large traces
+check:    preprocess + parse + allowlist (policyforge.checking) -> gcc -Wall -Werror -O2
+          against pf_cache_policy.h, linked with the template's machinery into a pluginCache
+          .so (in the sandbox) -> audit of the candidate's object -> semantic probe
+evaluate: libCacheSim (pf-cachesim) in the sandbox on a copy of the trace without
+          next-access times; a prefix screen first on large traces. The parent checks the
+          counts it prints (requests, compulsory misses, Belady's bound); verify() recounts a
+          result that matters from the candidate's own evictions (pf-cache-replay).
 score:    hit ratio = 1 - miss ratio (object, or byte with -o byte_miss=1), mean over sizes
 """
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -20,22 +24,39 @@ from pathlib import Path
 from typing import Any
 
 from ... import sandbox
+from ...checking import (CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, audit_object,
+                         check_source, math_calls, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
-from ...checks import check_source
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
 from . import traces
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
 FEATURES_MARK = "/* PF_FEATURES */"
+POLICY_HEADER = "pf_cache_policy.h"
+OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap")
+CTX_FIELDS = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
+              "size_p90", "ghost_hits")
+GRAMMAR = Grammar(
+    language="c", file="policy.c",
+    functions=(Function("priority", "double", (Param("obj", "const struct pf_obj *", "pf_obj"),
+                                               Param("ctx", "const struct pf_ctx *", "pf_ctx"))),),
+    calls=HELPERS_DOUBLE + math_calls(cxx=False),
+    structs={"pf_obj": OBJ_FIELDS, "pf_ctx": CTX_FIELDS}, types=SCALAR_C,
+    purpose="priority() runs on every access and must take constant time")
+# what the compiled priority() may call: the math functions of the allowlist, as libm names
+LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
+CFLAGS = ["-O2", "-Wall", "-Werror", "-fPIC"]
 
 
-def feature_flags(source: str) -> int:
-    """PF_FEATURES for the template: 1 = ghost history, 2 = percentile statistics."""
+def feature_flags(reads: dict[str, set[str]]) -> int:
+    """PF_FEATURES for the template from the fields priority() reads (the checker's list):
+    1 = ghost history, 2 = percentile statistics."""
+    fields = reads.get("pf_obj", set()) | reads.get("pf_ctx", set())
     flags = 0
-    if re.search(r"ghost_(count|age|gap|hits)", source):
+    if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits"}:
         flags |= 1
-    if re.search(r"_p(50|90)", source):
+    if any(f.endswith(("_p50", "_p90")) for f in fields):
         flags |= 2
     return flags
 
@@ -65,9 +86,6 @@ FEATURE_DOC = (
     "cache_size, p50/p90 percentiles of count, age (now - last_access) and size over cached "
     "objects, ghost_hits (fraction of recent misses that were ghost hits).")
 
-
-PRIORITY_SIGNATURE = (r"\bdouble\s+priority\s*\(\s*const\s+struct\s+pf_obj\s*\*\s*\w+\s*,"
-                      r"\s*const\s+struct\s+pf_ctx\s*\*\s*\w+\s*\)\s*\{")
 
 
 def cachesim_csv_params(spec: str) -> str:
@@ -123,8 +141,11 @@ class CacheTask(Task):
             raise TaskError(f"bad cache_size {self.opts['cache_size']!r}: expected fractions like 0.01,0.1") from None
         if not self.sizes_frac or any(not 0 < f < 1 for f in self.sizes_frac):
             raise TaskError(f"cache_size fractions must lie in (0, 1): {self.opts['cache_size']}")
-        self.trace: traces.Trace | None = None
+        self.trace: traces.Trace | None = None          # what candidates run on (no oracle data)
+        self.original_trace: traces.Trace | None = None
+        self.oracle_trace: traces.Trace | None = None   # for Belady only
         self.screen_trace: traces.Trace | None = None
+        self.belady: list[dict] | None = None
         self.shared: Path | None = None   # the run's shared directory, once prepared
         self._template: str | None = None
         self._objects: dict[int, Path] = {}  # PF_FEATURES -> the template's machinery, compiled
@@ -157,11 +178,17 @@ class CacheTask(Task):
     def prepare(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.shared = Path(workdir).resolve()
-        self.trace = traces.resolve(self.opts["trace"], self.opts["trace_type"] or None,
-                                    self.opts["csv"] or None, workdir)
+        original = traces.resolve(self.opts["trace"], self.opts["trace_type"] or None,
+                                  self.opts["csv"] or None, workdir)
+        # candidates (and, to be compared alike, the ranked baselines) run on a copy without
+        # next-access times: the oracle's data never reaches a candidate's process
+        self.original_trace = original
+        self.oracle_trace = original if original.type == "oracleGeneral" else None
+        self.trace = self._stripped(original, workdir)
         fp = self._footprint(self.trace, workdir)
         self.n_req = fp["n_req"]
         self.n_obj = fp["n_obj"]
+        self.first_bytes, self.req_bytes = fp["bytes"], fp["req_bytes"]
         self.footprint = fp["bytes"] if self.opts["byte_miss"] else fp["n_obj"]
         self.sizes = [max(1, int(f * self.footprint)) for f in self.sizes_frac]
         self.screen_trace = None
@@ -170,31 +197,70 @@ class CacheTask(Task):
         if self.screen_trace is not None:
             lru = self._simulate(self.screen_trace, ["--algo", "lru"])
             self.screen_floor = 0.97 * self._hit_ratio(lru)
+        self.belady = self._belady(workdir)
 
-    def _footprint(self, trace: traces.Trace, workdir: Path) -> dict:
-        # cached in the run's directory, never beside the user's trace; keyed by the file's identity
+    def _cached_json(self, trace: traces.Trace, workdir: Path, what: str, compute) -> dict:
+        """A trusted result about a trace, kept in the run's directory (never beside the user's
+        trace), keyed by the file's identity."""
         st = trace.path.stat()
-        cache = workdir / "traces" / (f"{trace.path.name}.{st.st_size}.{st.st_mtime_ns}"
-                                      f".footprint{'-bytes' if self.opts['byte_miss'] else ''}.json")
+        cache = workdir / "traces" / f"{trace.path.name}.{st.st_size}.{st.st_mtime_ns}.{what}.json"
         try:
             return json.loads(cache.read_text())
         except (OSError, ValueError):
             pass
-        args = [str(native_path("bin", "pf-cachesim")), *trace.args(), "--footprint"]
-        if not self.opts["byte_miss"]:
-            args.append("--unit")
-        r = sandbox.run(args, timeout_s=600, mem_mb=8192)
-        if not r.ok:
-            raise TaskError(f"cannot read trace {trace.path}: {(r.stderr.strip().splitlines() or [r.reason])[-1]}")
-        fp = json.loads(r.stdout)
-        if fp["n_req"] == 0:
-            raise TaskError(f"trace {trace.path} holds no request")
+        result = compute()
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(fp))
+            cache.write_text(json.dumps(result))
         except OSError:
             pass  # cannot write the cache: recompute next time
-        return fp
+        return result
+
+    def _stripped(self, trace: traces.Trace, workdir: Path) -> traces.Trace:
+        """The trace as oracleGeneral records with next_access_vtime = -1 (pf-cachesim --convert,
+        libCacheSim's own reader): the copy every candidate runs on."""
+        st = trace.path.stat()
+        out = workdir / "traces" / f"{trace.path.name}.{st.st_size}.{st.st_mtime_ns}.candidate.oracleGeneral.bin"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            # trusted: libCacheSim's reader on the user's own file, no candidate code
+            r = self._trusted([str(native_path("bin", "pf-cachesim")), *trace.args(), "--convert", str(tmp)], 1800)
+            if not r.ok:
+                tmp.unlink(missing_ok=True)
+                raise TaskError(f"cannot read trace {trace.path}: {(r.stderr.strip().splitlines() or [r.reason])[-1]}")
+            tmp.replace(out)
+        return traces.Trace(out, "oracleGeneral", None, trace.name)
+
+    def _footprint(self, trace: traces.Trace, workdir: Path) -> dict:
+        def compute() -> dict:
+            args = [str(native_path("bin", "pf-cachesim")), *trace.args(), "--footprint"]
+            if not self.opts["byte_miss"]:
+                args.append("--unit")
+            r = sandbox.run(args, ro=[trace.path.parent], timeout_s=600, mem_mb=8192)
+            if not r.ok:
+                raise TaskError(f"cannot read trace {trace.path}: {(r.stderr.strip().splitlines() or [r.reason])[-1]}")
+            fp = json.loads(r.stdout)
+            if fp["n_req"] == 0:
+                raise TaskError(f"trace {trace.path} holds no request")
+            return fp
+        return self._cached_json(trace, workdir, f"footprint{'-bytes' if self.opts['byte_miss'] else ''}", compute)
+
+    def _belady(self, workdir: Path) -> list[dict] | None:
+        """Belady's misses at each size, on the original trace (the oracle reads next-access
+        times), for object miss ratios: no policy can miss less. None when it does not apply."""
+        if self.oracle_trace is None or self.opts["byte_miss"]:
+            return None
+
+        def compute() -> dict:
+            r = self._simulate(self.oracle_trace, ["--algo", "belady"], trusted=True)
+            if "error" in r:
+                raise TaskError(f"Belady's bound on {self.oracle_trace.path}: {r['error']}")
+            return r
+        sizes = ",".join(map(str, self.sizes))
+        r = self._cached_json(self.oracle_trace, workdir, f"belady-{hashlib.sha256(sizes.encode()).hexdigest()[:8]}",
+                              compute)
+        return r.get("results")
 
     def _simulate_command(self, trace: traces.Trace, algo_args: list[str],
                           sizes: list[int] | None = None) -> list[str]:
@@ -206,16 +272,33 @@ class CacheTask(Task):
             args.append("--unit")
         return args
 
-    def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None) -> dict:
+    @staticmethod
+    def _trusted(args: list[str], timeout_s: float) -> sandbox.SandboxResult:
+        """libCacheSim's own code on the user's own trace (converting it, Belady on it): no
+        candidate runs here, and the user's file may sit where a sandbox uid cannot read it."""
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return sandbox.SandboxResult(None, "", "", timeout_s, True, f"timeout after {timeout_s:g} s")
+        reason = "" if r.returncode == 0 else f"exit status {r.returncode}"
+        return sandbox.SandboxResult(r.returncode, r.stdout, r.stderr, time.monotonic() - t0, False, reason)
+
+    def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None,
+                  rw: list[Path] = (), trusted: bool = False) -> dict:
         args = self._simulate_command(trace, algo_args, sizes)
-        r = sandbox.run(args, timeout_s=self.opts["timeout_s"], mem_mb=4096, max_procs=16)
+        ro = [trace.path.parent] + [Path(a).parent for a in algo_args if a.endswith(".so")]
+        if trusted:
+            r = self._trusted(args, self.opts["timeout_s"])
+        else:
+            r = sandbox.run(args, timeout_s=self.opts["timeout_s"], mem_mb=4096, max_procs=16, ro=ro, rw=rw)
         if not r.ok:
             tail = (r.stderr.strip().splitlines() or [""])[-1]
             return {"error": r.reason + (f": {tail}" if tail else "")}
         try:
             return json.loads(r.stdout)
         except ValueError:
-            return {"error": "the simulator printed no result"}
+            return {"error": "invalid: the simulator printed no result"}
 
     def _hashpower(self, sizes: list[int]) -> int:
         """libCacheSim's hash table sized to the cache (it grows by itself when needed): a
@@ -228,22 +311,76 @@ class CacheTask(Task):
         rs = result["results"]
         return 1.0 - sum(x[key] for x in rs) / len(rs)
 
-    def _evaluation(self, result: dict, stage: str = "full") -> Evaluation:
+    def _implausible(self, result: dict, sizes: list[int], n_req: int, full: bool) -> str:
+        """Why the counts a simulation printed cannot be true ('' when they can). The process
+        that printed them ran the candidate, so they are a claim until checked here."""
+        rs = result.get("results")
+        if not isinstance(rs, list) or len(rs) != len(sizes):
+            return "the simulator's result does not list every cache size"
+        for x, size in zip(rs, sizes):
+            try:
+                c = {k: int(x[k]) for k in ("cache_size", "n_req", "n_miss", "n_req_byte", "n_miss_byte")}
+            except (KeyError, TypeError, ValueError):
+                return "the simulator's result lacks its counts"
+            if any(x[k] != c[k] for k in c):
+                return "the simulator's counts are not integers"
+            if c["cache_size"] != size:
+                return f"a result for cache size {c['cache_size']} where {size} was simulated"
+            if c["n_req"] != n_req:
+                return f"{c['n_req']} requests counted at size {size}; the trace holds {n_req}"
+            if not 0 <= c["n_miss"] <= c["n_req"] or not 0 <= c["n_miss_byte"] <= c["n_req_byte"]:
+                return f"more misses than requests, or fewer than none, at size {size}"
+            if full:
+                want_bytes = n_req if not self.opts["byte_miss"] else self.req_bytes
+                if c["n_req_byte"] != want_bytes:
+                    return f"{c['n_req_byte']} requested bytes counted at size {size}; the trace holds {want_bytes}"
+                if c["n_miss"] < self.n_obj or (self.opts["byte_miss"] and c["n_miss_byte"] < self.first_bytes):
+                    return (f"{c['n_miss']} misses at size {size}, fewer than the {self.n_obj} first requests "
+                            "that no cache can hit")
+                bound = self.belady[sizes.index(size)]["n_miss"] if self.belady and size in self.sizes else None
+                if bound is not None and c["n_miss"] < bound:
+                    return (f"{c['n_miss']} misses at size {size}, fewer than Belady's optimum ({bound}), "
+                            "which no online policy can beat")
+        return ""
+
+    def _evaluation(self, result: dict, stage: str = "full", trusted: bool = False) -> Evaluation:
+        """Metrics from a simulation's counts; a candidate's counts are checked first."""
         if "error" in result:
             return Evaluation(False, None, reason=result["error"], stage=stage)
-        key = "byte_miss_ratio" if self.opts["byte_miss"] else "miss_ratio"
-        metrics = {"miss_ratio": sum(x[key] for x in result["results"]) / len(result["results"]),
-                   "req_per_s": result["req_per_s"], "sim_seconds": result["seconds"]}
-        for frac, x in zip(self.sizes_frac, result["results"]):
-            metrics[f"miss_ratio@{frac:g}"] = x[key]
-        return Evaluation(True, self._hit_ratio(result), metrics, stage=stage, seconds=result["seconds"])
+        screen = stage == "screen"
+        sizes = self.sizes[:1] if screen else self.sizes
+        if not trusted:
+            n_req = self.opts["screen"] if screen else self.n_req
+            problem = self._implausible(result, sizes, n_req, full=not screen)
+            if problem:
+                return Evaluation(False, None, reason=f"invalid: {problem}", stage=stage)
+        rs = result["results"]
+        if self.opts["byte_miss"]:
+            ratios = [x["n_miss_byte"] / x["n_req_byte"] if x["n_req_byte"] else 0.0 for x in rs]
+        else:
+            ratios = [x["n_miss"] / x["n_req"] if x["n_req"] else 0.0 for x in rs]
+        miss = sum(ratios) / len(ratios)
+        metrics = {"miss_ratio": miss, "req_per_s": result.get("req_per_s"), "sim_seconds": result.get("seconds"),
+                   "n_miss": [int(x["n_miss"]) for x in rs], "n_miss_byte": [int(x["n_miss_byte"]) for x in rs]}
+        for frac, r in zip(self.sizes_frac, ratios):
+            metrics[f"miss_ratio@{frac:g}"] = r
+        return Evaluation(True, 1.0 - miss, metrics, stage=stage, seconds=result.get("seconds") or 0.0)
 
     # --- check --------------------------------------------------------------------------
-    def full_source(self, source: str) -> str:
-        template = self._template_text(feature_flags(source))
-        n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        # #line keeps compiler messages in the candidate's own line numbers
-        return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{source}\n#line {n + 1} "pq_template.c"')
+    def _policy_header(self) -> Path:
+        return native_path("share", "cache", POLICY_HEADER)
+
+    def _single_file(self, flags: int) -> str:
+        """The template with the policy header inlined: one file for a stock libCacheSim."""
+        header = self._policy_header().read_text()
+        return self._template_text(flags).replace(f'#include "{POLICY_HEADER}"\n', header, 1)
+
+    def full_source(self, checked: str, flags: int = 3, name: str = "policyforge_cache.c") -> str:
+        """The exported plugin: the single file with the checked priority() in the hole (its
+        #line markers name policy.c; the file's own numbering resumes after it)."""
+        text = self._single_file(flags)
+        n = text[: text.index(HOLE_MARK)].count("\n") + 1
+        return text.replace(HOLE_MARK, f'{checked}#line {n + 1} "{name}"', 1)
 
     def _template_text(self, flags: int) -> str:
         """The template for a priority() that reads the features in `flags`: it compiles in
@@ -256,11 +393,21 @@ class CacheTask(Task):
             self._template = template
         return self._template.replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
 
+    def _include_dirs(self) -> list[Path]:
+        return [native_dir() / "include", self._policy_header().parent]
+
+    def _macros(self, workdir: Path) -> frozenset[str]:
+        """Macros where priority() compiles: in the export that is below the whole template's
+        head (libCacheSim's headers), so a local may not take any of their names."""
+        head = self._single_file(3)
+        return template_macros(head[: head.index(HOLE_MARK)], "c", self._include_dirs(),
+                               (self.shared or workdir) / "template")
+
     def _template_object(self, flags: int, workdir: Path) -> Path:
         """The template's machinery compiled once per feature set (PF_FEATURES) and kept in
         the run's shared directory: a candidate then compiles only its own priority() and
-        links (~0.1 s instead of ~0.35 s for the whole template). The name carries a hash of
-        the template, so an updated template is never linked against an old object."""
+        links. The name carries a hash of the template, so an updated template is never
+        linked against an old object."""
         if flags in self._objects and self._objects[flags].exists():
             return self._objects[flags]
         text = self._template_text(flags)
@@ -274,51 +421,55 @@ class CacheTask(Task):
         # workers (threads here, processes elsewhere) may build it at once: each in its own
         # temporary directory, then an atomic rename
         with tempfile.TemporaryDirectory(prefix=".pq_template-", dir=home) as tmp:
-            src = Path(tmp) / "pq_template.c"
-            src.write_text(text)
-            r = self._gcc(["-c", str(src), "-o", "pq_template.o"], Path(tmp))
-            if r.returncode != 0:
-                raise TaskError(f"the cache template does not compile: {r.stderr.strip()[:300]}")
+            (Path(tmp) / "pq_template.c").write_text(text)
+            r = self._compile([["gcc", *CFLAGS, *self._includes(), "-c", "pq_template.c", "-o", "pq_template.o"]],
+                              Path(tmp))
+            if not r.ok:
+                raise TaskError(f"the cache template does not compile: {(r.stderr or r.reason).strip()[:300]}")
             (Path(tmp) / "pq_template.o").replace(obj)
         self._objects[flags] = obj
         return obj
 
-    @staticmethod
-    def _gcc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-        cmd = ["gcc", "-O2", "-Wall", "-Werror", "-fPIC", f"-I{native_dir() / 'include'}", *args]
-        try:
-            return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
-                                  env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-        except FileNotFoundError:
-            raise TaskError("gcc is not installed (make deps)") from None
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(cmd, 124, "", "gcc took longer than 120 s")
+    def _includes(self) -> list[str]:
+        return [f"-I{d}" for d in self._include_dirs()]
+
+    def _compile(self, steps: list[list[str]], workdir: Path, ro: list[Path] = ()) -> sandbox.SandboxResult:
+        """Compiler commands, in order, in one sandbox job that may write only `workdir`."""
+        script = " && ".join(shlex.join(step) for step in steps)
+        return sandbox.run(["/bin/sh", "-c", script], cwd=workdir, rw=[workdir], ro=[*self._include_dirs(), *ro],
+                           timeout_s=120, mem_mb=2048, max_procs=16, profile="build")
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
         workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "policy.c").write_text(source)
-        errs = check_source(source, "priority", signature=PRIORITY_SIGNATURE)
-        if errs:
-            return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
-        # the candidate's unit: the template's part above the hole (what priority() may use),
-        # then the candidate; linked with the prebuilt machinery into one plugin .so.
-        # export() writes the same code as one C file (full_source) for a stock build.
-        flags = feature_flags(source)
-        template = self._template_text(flags)
-        head = template[: template.index(HOLE_MARK)]
-        (workdir / "cache_policy.c").write_text(f'{head}\n#line 1 "policy.c"\n{source}\n')
-        r = self._gcc(["-shared", "cache_policy.c", str(self._template_object(flags, workdir)),
-                       "-o", "policy.so", "-lm"], workdir)
-        if r.returncode != 0:
-            return CheckOutcome(False, "compile", r.stderr, seconds=time.monotonic() - t0)
+
+        def failed(stage: str, feedback: str) -> CheckOutcome:
+            return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
+        try:
+            checked = check_source(source, GRAMMAR, workdir, self._macros(workdir))
+        except CheckFailed as e:
+            return failed("static", str(e))
+        # the candidate's unit is the policy header and the checked (preprocessed) priority();
+        # it links with the prebuilt machinery into one plugin .so. export() writes the same
+        # code as one C file (full_source) for a stock build.
+        flags = feature_flags(checked.reads)
+        (workdir / "cache_policy.c").write_text(f'#include "{POLICY_HEADER}"\n{checked.text}')
+        template_obj = self._template_object(flags, workdir)
+        r = self._compile([["gcc", *CFLAGS, *self._includes(), "-c", "cache_policy.c", "-o", "policy.o"],
+                           ["gcc", "-shared", "policy.o", str(template_obj), "-o", "policy.so", "-lm"]],
+                          workdir, ro=[template_obj.parent])
+        if not r.ok:
+            return failed("compile", r.stderr or r.reason)
+        problems = audit_object(workdir / "policy.o", LIBM, {"priority"})
+        if problems:
+            return failed("audit", "\n".join(problems))
         probe = sandbox.run([str(native_path("bin", "pf-cache-probe")), str(workdir / "policy.so")],
-                            timeout_s=10, mem_mb=1024, max_procs=4, cwd=workdir)
+                            timeout_s=10, mem_mb=1024, max_procs=4, cwd=workdir, ro=[workdir])
         if not probe.ok:
-            text = probe.stdout.strip() or f"probe: {probe.reason}"
-            return CheckOutcome(False, "probe", text, seconds=time.monotonic() - t0)
-        return CheckOutcome(True, "ok", "", workdir / "policy.so", seconds=time.monotonic() - t0)
+            return failed("probe", probe.stdout.strip() or f"probe: {probe.reason}")
+        return CheckOutcome(True, "ok", "", workdir / "policy.so", seconds=time.monotonic() - t0,
+                            checked_source=checked.text, info={"features": flags})
 
     # --- evaluate -----------------------------------------------------------------------
     def _need_prepared(self) -> None:
@@ -341,6 +492,54 @@ class CacheTask(Task):
         ev.seconds = time.monotonic() - t0
         return ev
 
+    def verify(self, check: CheckOutcome, workdir: Path, evaluation: Evaluation) -> Evaluation:
+        """Recount a result from the candidate's own decisions, in code it did not run in: the
+        simulation runs again (a second process: a different count means it is not
+        deterministic) and logs every victim; pf-cache-replay replays the trace against those
+        victims and counts hits and misses itself."""
+        self._need_prepared()
+        t0 = time.monotonic()
+        vdir = Path(tempfile.mkdtemp(prefix="verify-", dir=Path(workdir).resolve()))
+        try:
+            log = vdir / "evictions"
+            again = self._simulate(self.trace, ["--plugin", str(check.artifact), "--eviction-log", str(log)],
+                                   rw=[vdir])
+            second = self._evaluation(again)
+            if not second.ok:
+                return self._invalid(evaluation, f"the second run failed: {second.reason}", t0)
+            for key in ("n_miss", "n_miss_byte"):
+                if second.metrics[key] != evaluation.metrics.get(key):
+                    return self._invalid(evaluation, f"not deterministic: {evaluation.metrics.get(key)} then "
+                                                     f"{second.metrics[key]} {key.replace('n_', '')}es", t0)
+            args = [str(native_path("bin", "pf-cache-replay")), "--trace", str(self.trace.path), "--type",
+                    "oracleGeneral", "--sizes", ",".join(map(str, self.sizes)),
+                    "--logs", ",".join(f"{log}.{i}" for i in range(len(self.sizes)))]
+            if not self.opts["byte_miss"]:
+                args.append("--unit")
+            r = sandbox.run(args, ro=[self.trace.path.parent, vdir], timeout_s=max(60.0, 4 * self.opts["timeout_s"]),
+                            mem_mb=4096)
+            try:
+                replay = json.loads(r.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                replay = {"error": r.reason or "the replay printed no result"}
+            if "error" in replay:
+                return self._invalid(evaluation, f"its evictions do not replay: {replay['error']}", t0)
+            recount = self._evaluation(replay, trusted=True)
+            for key in ("n_miss", "n_miss_byte"):
+                if recount.metrics[key] != evaluation.metrics[key]:
+                    return self._invalid(evaluation, f"forged result: the simulator claimed {evaluation.metrics[key]} "
+                                                     f"{key.replace('n_', '')}es, its own evictions give "
+                                                     f"{recount.metrics[key]}", t0)
+            return Evaluation(True, recount.score, {**evaluation.metrics, "verified": "replay of its evictions"},
+                              stage=evaluation.stage, seconds=evaluation.seconds + time.monotonic() - t0)
+        finally:
+            shutil.rmtree(vdir, ignore_errors=True)
+
+    @staticmethod
+    def _invalid(evaluation: Evaluation, why: str, t0: float) -> Evaluation:
+        return Evaluation(False, None, evaluation.metrics, reason=f"invalid: {why}", stage=evaluation.stage,
+                          seconds=evaluation.seconds + time.monotonic() - t0)
+
     def baselines(self, workdir: Path) -> list[Baseline]:
         self._need_prepared()
         names = [n.strip() for n in self.opts["baselines"].split(",") if n.strip()] or list(RANKED)
@@ -348,15 +547,17 @@ class CacheTask(Task):
         if unknown:
             raise TaskError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(RANKED)}, Belady")
         jobs = [(n, RANKED[n], True) for n in names if n in RANKED]
-        if self.trace.type == "oracleGeneral":  # Belady needs next-access times
-            jobs.append(("Belady", "belady", False))
 
         def run(job):
             name, algo, ranked = job
-            return Baseline(name, self._evaluation(self._simulate(self.trace, ["--algo", algo])), ranked)
+            return Baseline(name, self._evaluation(self._simulate(self.trace, ["--algo", algo]), trusted=True), ranked)
 
         with ThreadPoolExecutor(2) as pool:
-            return list(pool.map(run, jobs))
+            out = list(pool.map(run, jobs))
+        if self.oracle_trace is not None:  # Belady needs next-access times: the original trace
+            out.append(Baseline("Belady", self._evaluation(self._simulate(self.oracle_trace, ["--algo", "belady"],
+                                                                          trusted=True), trusted=True), ranked=False))
+        return out
 
     # --- deploy -------------------------------------------------------------------------
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
@@ -364,11 +565,11 @@ class CacheTask(Task):
         so = out_dir / "policyforge_cache.so"
         c = out_dir / "policyforge_cache.c"
         shutil.copy(check.artifact, so)
-        c.write_text(self.full_source(source))
+        c.write_text(self.full_source(check.checked_source, check.info.get("features", 3)))
         (out_dir / "priority.c").write_text(source)
-        trace = self.trace
+        trace = self.original_trace if self.trace else None
         size = self.sizes[0] if self.trace else "SIZE"
-        ttype = {"oracleGeneral": "oracleGeneral"}.get(trace.type, trace.type) if trace else "oracleGeneral"
+        ttype = trace.type if trace else "oracleGeneral"
         ignore = "" if self.opts["byte_miss"] else " --ignore-obj-size 1"
         csv = f' -t "{cachesim_csv_params(trace.csv_spec)}"' if trace and trace.csv_spec else ""
         usage = (

@@ -8,23 +8,55 @@ score:    PolicySmith's throughput / p95 per-packet delay (Mbit/s per ms) by def
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from ... import sandbox
+from ...checking import Call, CheckFailed, Function, Grammar, Param, audit_object, check_source, template_macros
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
-from .kernel_checks import check_kernel_policy
 
 ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
 HOLE_MARK = "/* PF_POLICY_HOLE */"
 SCORES = ("tput_over_p95", "utilization", "power", "neg_p95")
+
+STATE_FIELDS = ("cwnd", "ssthresh", "ca_state", "in_recovery", "new_loss", "srtt_us", "min_rtt_us", "rtt_us",
+                "delivered", "interval_us", "losses", "acked", "prior_in_flight", "is_app_limited", "mss",
+                "cwnd_clamp", "ai_inc", "rate_pps", "bdp")
+HISTORY_FIELDS = ("n", "conn_min_rtt_us", "max_rate_pps", "sum_lost", "sum_ecn", "sum_delivered",
+                  "recent_min_rtt_us", "recent_max_rtt_us", "recent_avg_rtt_us", "recent_max_rate_pps")
+WINDOW_FIELDS = ("delivered", "lost", "ecn", "min_rtt_us", "avg_rtt_us", "max_rtt_us", "rate_pps")
+INT_TYPES = ("s64", "u64", "s32", "u32", "__s64", "__u64", "__s32", "__u32")
+WINDOWS_HINT = "read history windows through pf_window(h, k) (bounds are checked there)"
+GRAMMAR = Grammar(
+    language="c", file="policy.c",
+    functions=(Function("policy_cong_control", "s64", (Param("s", "const struct pf_cc_state *", "pf_cc_state"),
+                                                        Param("h", "const struct pf_cc_history *", "pf_cc_history"))),),
+    calls=(Call("pf_div", 2), Call("pf_min", 2), Call("pf_max", 2),
+           Call("pf_window", 2, pointer_args=((0, "pf_cc_history"),), returns="pf_cc_window")),
+    structs={"pf_cc_state": STATE_FIELDS, "pf_cc_history": HISTORY_FIELDS, "pf_cc_window": WINDOW_FIELDS},
+    types=INT_TYPES + ("int", "long", "unsigned", "short", "char", "signed", "_Bool"), typedefs=INT_TYPES,
+    constants={"PF_HIST": 10}, floating=False, division=False, max_trips=16,
+    field_hints={"w": WINDOWS_HINT, "head": WINDOWS_HINT},
+    purpose="the kernel runs it on every ACK")
+# the policy alone as x86 code, for the audit: the header's policy side, outside the kernel
+AUDIT_PRELUDE = """typedef long long s64; typedef unsigned long long u64; typedef int s32; typedef unsigned int u32;
+typedef s64 __s64; typedef u64 __u64; typedef s32 __s32; typedef u32 __u32;
+#define __always_inline inline __attribute__((always_inline))
+#define PF_POLICY_ONLY 1
+#define PF_POLICY_LINKAGE
+#include "pf_cc_policy.h"
+"""
 
 FEATURES = {
     "cwnd": "s->cwnd", "ssthresh": "s->ssthresh", "acked": "s->acked", "ai_inc": "s->ai_inc",
@@ -35,7 +67,8 @@ FEATURES = {
     "recent_avg_rtt": "h->recent_avg_rtt_us", "recent_max_rate": "h->recent_max_rate_pps",
     "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
 }
-DOC = ("Called on every ACK; returns the next cwnd in packets (clamped to [2, cwnd_clamp]). "
+DOC = ("Called on every ACK; returns the next cwnd in packets as an s64 (the template clamps it to "
+       "[2, cwnd_clamp]: a negative value means 2). "
        "s: cwnd, ssthresh, acked (packets this ACK), ai_inc (1 once per cwnd of ACKed packets, Reno's +1/RTT), "
        "new_loss (1 on the first lossy ACK of a recovery episode), in_recovery, losses, srtt_us/min_rtt_us/rtt_us, "
        "prior_in_flight, rate_pps (delivery rate), bdp (max rate x min RTT, packets), mss. h: 10 windows of about "
@@ -122,7 +155,7 @@ class CCTask(Task):
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[ExprHole]:
         return [ExprHole("policy_cong_control",
-                         "u32 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
+                         "s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
                          FEATURES, doc=DOC, integer=True)]
 
     def describe(self) -> str:
@@ -130,7 +163,8 @@ class CCTask(Task):
             f" link with {self.opts['delay_ms']:g} ms one-way delay and a droptail queue"
         return ("Write a TCP congestion control for Linux. " + DOC + " The code runs in the kernel: the BPF "
                 "verifier must accept it. Rules: no floating point, no division except pf_div, loops only as "
-                "`for (int i = 0; i < PF_HIST; i++)`, no other calls than pf_div, pf_min, pf_max, pf_window, no "
+                "`for` loops with a constant bound (e.g. `for (int i = 0; i < PF_HIST; i++)`, at most 16 "
+                "iterations), no other calls than pf_div, pf_min, pf_max, pf_window, no "
                 f"state outside the function. It is scored on {link} by {self.score_label}.")
 
     def seeds(self) -> list[Seed]:
@@ -183,34 +217,43 @@ class CCTask(Task):
             raise TaskError("the cc task was not prepared (internal error)")
 
     # --- check --------------------------------------------------------------------------
-    @staticmethod
-    def _inline(source: str) -> str:
-        """The policy becomes a static inline function of the template."""
-        return re.sub(r"^(\s*)(?:__u32|u32)\s+policy_cong_control\s*\(",
-                      r"\1static __always_inline u32 policy_cong_control(", source, count=1, flags=re.M)
-
-    def full_source(self, source: str) -> str:
+    def full_source(self, checked: str) -> str:
         template = (self.bpf_dir / "pf_cc.bpf.c").read_text()
         n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        return template.replace(HOLE_MARK, f'#line 1 "policy.c"\n{self._inline(source)}\n#line {n + 1} "pf_cc.bpf.c"')
+        return template.replace(HOLE_MARK, f'{checked}#line {n + 1} "pf_cc.bpf.c"', 1)
 
     @staticmethod
     def cc_name(workdir: Path) -> str:
         return "pf_" + hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
 
-    def compile_bpf(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
-        (workdir / "cc.bpf.c").write_text(self.full_source(source))
-        obj = workdir / f"{name}.bpf.o"
+    def _clang(self, name: str) -> list[str]:
         cmd = ["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{self.bpf_dir}",
                f'-DPF_CC_NAME="{name}"', f"-DPF_OPS={name}_ops", "-Wall", "-Werror",
-               "-Wno-unused-variable", "-Wno-unused-function", "-c", "cc.bpf.c", "-o", obj.name]
-        if self.args4:
-            cmd.insert(-4, "-DPF_CC_ARGS4")
-        r = _run(cmd, cwd=workdir)
-        return (obj if r.returncode == 0 else None), r.stderr
+               "-Wno-unused-variable", "-Wno-unused-function"]
+        return cmd + (["-DPF_CC_ARGS4"] if self.args4 else [])
+
+    def _macros(self) -> frozenset[str]:
+        head = (self.bpf_dir / "pf_cc.bpf.c").read_text()
+        return template_macros(head[: head.index(HOLE_MARK)], "c", [self.bpf_dir], self.bpf_dir / "macros",
+                               defines=["-D__TARGET_ARCH_x86", "-D__bpf__"])
+
+    def compile_bpf(self, checked: str, workdir: Path, name: str, audit: bool = False) -> tuple[Path | None, str]:
+        """The template with the checked policy, built by clang for BPF in the sandbox; with
+        `audit`, also the policy alone for x86 (audit.o), whose machine code is audited."""
+        (workdir / "cc.bpf.c").write_text(self.full_source(checked))
+        obj = workdir / f"{name}.bpf.o"
+        steps = [[*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]]
+        if audit:
+            (workdir / "audit.c").write_text(AUDIT_PRELUDE + checked)
+            steps.append(["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o", "audit.o"])
+        r = sandbox.run(["/bin/sh", "-c", " && ".join(shlex.join(s) for s in steps)], cwd=workdir, rw=[workdir],
+                        ro=[self.bpf_dir], timeout_s=120, mem_mb=2048, max_procs=16, profile="build")
+        return (obj if r.ok else None), (r.stderr or r.reason)
 
     @staticmethod
     def register(obj: Path) -> tuple[bool, str]:
+        """Load the object through the kernel's BPF verifier (trusted bpftool, as root: the
+        verifier is what stands between the candidate's code and this kernel)."""
         r = _run(["bpftool", "-d", "struct_ops", "register", str(obj)], timeout=60)
         ok = r.returncode == 0 and "Registered" in (r.stdout + r.stderr)
         return ok, r.stdout + r.stderr
@@ -226,39 +269,49 @@ class CCTask(Task):
                             "(install linux-headers-amd64 or pass -o kdir=...)")
         return str(kdir)
 
-    def build_module(self, source: str, workdir: Path, name: str) -> tuple[Path | None, str]:
-        kdir = self._kdir()
+    def build_module(self, checked: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+        """The module from the checked policy, built by Kbuild in the sandbox."""
+        kdir = Path(self._kdir()).resolve()
         workdir = workdir.resolve()              # make -C changes directory
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "kmod-policy.c").write_text(self._inline(source))
+        (workdir / "kmod-policy.c").write_text(checked)
         out = workdir / "kmod"
-        r = _run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'kmod-policy.c'}",
-                  f"NAME={name}", f"OUT={out}"], timeout=300)
+        out.mkdir(exist_ok=True)
+        r = sandbox.run(["make", "-s", "-C", str(ROOT / "kmod"), f"KDIR={kdir}", f"POLICY={workdir / 'kmod-policy.c'}",
+                         f"NAME={name}", f"OUT={out}"], cwd=workdir, rw=[workdir, out],
+                        ro=[ROOT / "kmod", ROOT / "bpf", kdir, *kdir.parent.glob("linux-headers-*")],
+                        timeout_s=300, mem_mb=2048, max_procs=64, profile="build")
         ko = out / f"{name}.ko"
-        return (ko if r.returncode == 0 and ko.exists() else None), r.stdout + r.stderr
+        return (ko if r.ok and ko.exists() else None), r.stdout + r.stderr
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         self._need()
         t0 = time.monotonic()
         workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "policy.c").write_text(source)
-        errs = check_kernel_policy(source)
-        if errs:
-            return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
+
+        def failed(stage: str, feedback: str) -> CheckOutcome:
+            return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
+        try:
+            checked = check_source(source, GRAMMAR, workdir, self._macros())
+        except CheckFailed as e:
+            return failed("static", str(e))
         name = self.cc_name(workdir)
-        obj, err = self.compile_bpf(source, workdir, name)
+        obj, err = self.compile_bpf(checked.text, workdir, name, audit=True)
         if obj is None:
-            return CheckOutcome(False, "compile", err, seconds=time.monotonic() - t0)
+            return failed("compile", err)
+        problems = audit_object(workdir / "audit.o", set(), {"policy_cong_control"})
+        if problems:
+            return failed("audit", "\n".join(problems))
         ok, log = self.register(obj)
         self.unregister(name)
         if not ok:
-            return CheckOutcome(False, "verifier", trim_verifier_log(log), seconds=time.monotonic() - t0)
+            return failed("verifier", trim_verifier_log(log))
         if self.opts["kmod"]:
-            ko, kerr = self.build_module(source, workdir, name)
+            ko, kerr = self.build_module(checked.text, workdir, name)
             if ko is None:
-                return CheckOutcome(False, "kmod", trim_kbuild_log(kerr, workdir), seconds=time.monotonic() - t0)
-        return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0)
+                return failed("kmod", trim_kbuild_log(kerr, workdir))
+        return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0, checked_source=checked.text)
 
     # --- evaluate -----------------------------------------------------------------------
     def _score(self, r: dict) -> float:
@@ -298,6 +351,14 @@ class CCTask(Task):
         finally:
             self.unregister(name)
 
+    def verify(self, check: CheckOutcome, workdir: Path, evaluation: Evaluation) -> Evaluation:
+        """Nothing to recount: the score is measured by the testbed (iperf3 and linkem, in
+        namespaces of this process), and the policy runs inside the kernel, where the BPF
+        verifier confines it to the template's state; it cannot print or touch a measurement.
+        A second run would only add the link's noise (see bench/cc)."""
+        return dataclasses.replace(evaluation, metrics={**evaluation.metrics,
+                                                        "verified": "measured by the testbed, outside the policy"})
+
     def baselines(self, workdir: Path) -> list[Baseline]:
         self._need()
         schemes = [s for s in Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
@@ -306,30 +367,38 @@ class CCTask(Task):
 
     # --- deploy -------------------------------------------------------------------------
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
-        """The winner as a registrable .bpf.o and as a self-contained module source folder."""
+        """The winner as a registrable .bpf.o and as a self-contained module source folder,
+        both built from the checked policy (in a directory of ours, then copied)."""
         self._need()
         out_dir = out_dir.resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         name = "pf_winner"
+        checked = check.checked_source
         (out_dir / "policy.c").write_text(source)
-        obj, err = self.compile_bpf(source, out_dir, name)
-        if obj is None:
-            raise TaskError(f"the winner no longer compiles: {err[:200]}")
-        files = [str(obj), str(out_dir / "policy.c"), str(out_dir / "cc.bpf.c")]
+        with tempfile.TemporaryDirectory(prefix="pf-cc-export-") as tmp:
+            built, err = self.compile_bpf(checked, Path(tmp), name)
+            if built is None:
+                raise TaskError(f"the winner no longer compiles: {err[:200]}")
+            obj = out_dir / built.name
+            shutil.copy(built, obj)
+            shutil.copy(Path(tmp) / "cc.bpf.c", out_dir / "cc.bpf.c")
+            try:
+                ko, kerr = self.build_module(checked, Path(tmp) / "ko", name)
+                if ko is not None:
+                    shutil.copy(ko, out_dir / ko.name)
+                    ko = out_dir / ko.name
+                ko_note = (f"# built here against {self._kdir()}: {ko}\n" if ko is not None
+                           else f"# the module did not build here:\n# {kerr.strip()[-300:]}\n")
+            except TaskError as e:
+                ko, ko_note = None, f"# module not built here: {e}\n"
+        files = [str(obj), str(out_dir / "policy.c"), str(out_dir / "cc.bpf.c")] + ([str(ko)] if ko else [])
         kmod_dir = out_dir / "kmod"              # kmod/ of the checkout plus the policy and the header
         kmod_dir.mkdir(exist_ok=True)
         for f in ("pf_cc_mod.c", "Kbuild", "Makefile", "README.md"):
             shutil.copy(ROOT / "kmod" / f, kmod_dir / f)
         shutil.copy(ROOT / "bpf" / "pf_cc_policy.h", kmod_dir / "pf_cc_policy.h")
-        (kmod_dir / "policy.c").write_text(self._inline(source))
+        (kmod_dir / "policy.c").write_text(checked)   # the text the checker passed
         files.append(str(kmod_dir))
-        try:
-            ko, kerr = self.build_module(source, out_dir / "ko", name)
-            ko_note = (f"# built here against {self._kdir()}: {ko}\n" if ko is not None
-                       else f"# the module did not build here:\n# {kerr.strip()[-300:]}\n")
-            files += [str(ko)] if ko is not None else []
-        except TaskError as e:
-            ko_note = f"# module not built here: {e}\n"
         usage = (f"bpftool struct_ops register {obj}   # then: iperf3 -C {name} / "
                  f"sysctl net.ipv4.tcp_congestion_control={name}\n"
                  f"bpftool struct_ops unregister name {name}_ops\n"

@@ -1,15 +1,22 @@
 """The EPLB task: placement rules for MoE experts, compiled into the fixed C++ pipeline.
 
-check:    static rules -> g++ -Wall -Werror -O2 (template + rules -> shared library) ->
-          a validity probe on a small workload
-evaluate: the runner in the sandbox: plan on window i, score balancedness on window i+1,
-          every plan validated; runtime = median of repeated calls
-score:    balancedness - runtime_weight * runtime_ms (invalid -> 0)
+check:    preprocess + parse + allowlist (policyforge.checking) -> g++ -Wall -Werror -O3 in the
+          sandbox (the rules alone, audited; template + rules -> shared library) -> probes: each
+          rule on inputs that occur must be finite, plans on a small workload must be valid
+evaluate: pf-eplb-run in the sandbox makes the plans (window i plans from window i); this
+          process validates them and scores balancedness on window i+1, and times the
+          rebalance from outside (median round trip for one more plan, checked against the first)
+score:    balancedness - runtime_weight * runtime_ms (invalid: no score)
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shlex
 import shutil
+import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -19,14 +26,26 @@ from typing import Any
 import numpy as np
 
 from ... import sandbox
-from ...checks import check_source
-from ...native import native_dir
+from ...checking import (CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, audit_object,
+                         check_source, math_calls, template_macros)
+from ...native import native_dir, native_path
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
-from . import workloads
+from . import metrics, workloads
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
 RULES = ("expected_load", "replica_score", "pack_key", "bin_cost")
+_D = "double"
+GRAMMAR = Grammar(
+    language="c++", file="rules.cpp",
+    functions=(Function("expected_load", _D, (Param("recent", _D), Param("history", _D))),
+               Function("replica_score", _D, (Param("load", _D), Param("count", _D))),
+               Function("pack_key", _D, (Param("weight", _D), Param("index", _D))),
+               Function("bin_cost", _D, (Param("bin_load", _D), Param("bin_count", _D), Param("capacity", _D),
+                                         Param("weight", _D)))),
+    calls=HELPERS_DOUBLE + math_calls(cxx=True), structs={}, types=SCALAR_C + ("bool",),
+    purpose="the rules run for every expert of every layer at each rebalance")
+LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
 
 
 def _shape(text: str) -> int:
@@ -115,82 +134,182 @@ class EplbTask(Task):
                             f"{o['nodes']} nodes, {o['gpus']} GPUs): {e}") from None
         self.windows_path = workdir / "windows.npy"
         np.save(self.windows_path, win)
-        probe = win[:3, :2]
+        # pf-eplb-run reads raw float64 [W, L, E], from a directory of ours the sandbox may show
+        inputs = workdir / "eplb-inputs"
+        inputs.mkdir(exist_ok=True)
+        inputs.chmod(0o755)
+        self.windows_raw = self._raw(win, inputs / "windows.f64")
+        self.windows_shape = win.shape
+        probe = np.ascontiguousarray(win[:3, :2])
         self.probe_path = workdir / "probe-windows.npy"
         np.save(self.probe_path, probe)
+        self.probe_raw = self._raw(probe, inputs / "probe-windows.f64")
+        self.probe_shape = probe.shape
 
-    def _run(self, impl: str, rules: Path | None, windows: Path, repeat: int, timeout: float) -> dict:
+    @staticmethod
+    def _raw(win: np.ndarray, path: Path) -> Path:
+        tmp = path.with_suffix(".tmp")
+        np.ascontiguousarray(win, dtype=np.float64).tofile(tmp)
+        tmp.replace(path)
+        return path
+
+    def _plan_native(self, rules: Path | None, raw: Path, shape: tuple, timed: int, timeout: float) -> dict:
+        """Plans of the rules (None: the reference rules) for every window, made by pf-eplb-run in
+        the sandbox, validated and scored here; the rebalance time measured from here as the
+        median round trip of `timed` more plans, each checked against the first."""
+        W, L, E = shape
         o = self.opts
-        args = [sys.executable, "-m", "policyforge.tasks.eplb.runner", "--impl", impl, "--windows", str(windows),
-                "--replicas", str(o["replicas"]), "--groups", str(o["groups"]), "--nodes", str(o["nodes"]),
-                "--gpus", str(o["gpus"]), "--repeat", str(repeat)]
+        R = o["replicas"]
+        args = [str(native_path("bin", "pf-eplb-run")), "--windows", str(raw), "--count", str(W), "--layers", str(L),
+                "--experts", str(E), "--replicas", str(R), "--groups", str(o["groups"]), "--nodes", str(o["nodes"]),
+                "--gpus", str(o["gpus"])]
+        ro = [raw.parent]
         if rules is not None:
             args += ["--rules", str(rules)]
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        import os
-        if os.environ.get("POLICYFORGE_NATIVE_DIR"):
-            env["POLICYFORGE_NATIVE_DIR"] = os.environ["POLICYFORGE_NATIVE_DIR"]
-        r = sandbox.run(args, timeout_s=timeout, mem_mb=4096, max_procs=8, env=env)
-        if not r.ok:
-            tail = (r.stderr.strip().splitlines() or [""])[-1]
-            return {"valid": False, "reason": r.reason + (f": {tail}" if tail else "")}
+            ro.append(rules.parent)
+        size = L * R * 4
+        plans: list[np.ndarray] = []
+        times: list[float] = []
+        problem = ""
+        with sandbox.Job(args, binary=True, timeout_s=timeout, mem_mb=2048, max_procs=4, ro=ro) as job:
+            for _ in range(W - 1):
+                b = job.receive(size)
+                if b is None:
+                    break
+                plans.append(np.frombuffer(b, dtype=np.int32).reshape(L, R).astype(np.int64))
+            for k in range(timed if len(plans) == W - 1 else 0):
+                i = (W - 2 - k) % (W - 1)
+                t0 = time.perf_counter()
+                if not job.send(struct.pack("<i", i)):
+                    break
+                b = job.receive(size)
+                times.append(time.perf_counter() - t0)
+                if b is None:
+                    break
+                if not np.array_equal(np.frombuffer(b, dtype=np.int32).reshape(L, R), plans[i]):
+                    problem = f"not deterministic: window {i} got two different plans"
+                    break
+            res = job.finish()
+        if len(plans) < W - 1 or (timed and len(times) < timed and not problem):
+            tail = (res.stderr.strip().splitlines() or [""])[-1]
+            return {"valid": False, "reason": (res.reason or "the runner stopped early") + (f": {tail}" if tail else "")}
+        if problem:
+            return {"valid": False, "reason": f"invalid: {problem}"}
+        win = np.fromfile(raw, dtype=np.float64).reshape(shape)
+        scored = metrics.score_plans(win, plans, R, o["gpus"])
+        if "reason" in scored:
+            return {"valid": False, "reason": f"invalid: {scored['reason']}"}
+        if times:
+            scored["runtime_ms"] = 1000 * statistics.median(times)
+            scored["runtime_min_ms"] = 1000 * min(times)
+        return scored
+
+    def _run_python(self, impl: str, repeat: int, timeout: float) -> dict:
+        """A Python reference (trusted code, no candidate in it): the runner in a subprocess."""
+        o = self.opts
+        args = [sys.executable, "-m", "policyforge.tasks.eplb.runner", "--impl", impl,
+                "--windows", str(self.windows_path), "--replicas", str(o["replicas"]), "--groups", str(o["groups"]),
+                "--nodes", str(o["nodes"]), "--gpus", str(o["gpus"]), "--repeat", str(repeat)]
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return {"valid": False, "reason": f"timeout after {timeout:g} s"}
         try:
             return json.loads(r.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            return {"valid": False, "reason": "the runner printed no result"}
+            tail = (r.stderr.strip().splitlines() or [""])[-1]
+            return {"valid": False, "reason": f"the runner printed no result: {tail}"}
 
     def _evaluation(self, res: dict) -> Evaluation:
         if not res.get("valid"):
-            return Evaluation(False, 0.0, {}, reason=res.get("reason", "invalid"))
+            return Evaluation(False, None, {}, reason=res.get("reason", "invalid"))
         score = res["balancedness"] - self.opts["runtime_weight"] * res["runtime_ms"]
         return Evaluation(True, score, {"balancedness": res["balancedness"], "runtime_ms": res["runtime_ms"],
                                         "worst_window": min(res["per_window"])})
 
     # --- check --------------------------------------------------------------------------
-    def full_source(self, source: str) -> str:
-        template = (native_dir() / "share" / "eplb" / "eplb_template.cpp").read_text()
+    def _share(self) -> Path:
+        return native_dir() / "share" / "eplb"
+
+    def _template_text(self) -> str:
+        return (self._share() / "eplb_template.cpp").read_text()
+
+    def full_source(self, checked: str) -> str:
+        template = self._template_text()
         n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        return template.replace(HOLE_MARK, f'#line 1 "rules.cpp"\n{source}\n#line {n + 1} "eplb_template.cpp"')
+        return template.replace(HOLE_MARK, f'{checked}#line {n + 1} "eplb_template.cpp"', 1)
+
+    def _macros(self, workdir: Path) -> frozenset[str]:
+        head = self._template_text()
+        return template_macros(head[: head.index(HOLE_MARK)], "c++", [self._share()], workdir.parent / "template")
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
         workdir = Path(workdir).resolve()  # tools below run with cwd=workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "rules.cpp").write_text(source)
-        errs = check_source(source, functions=RULES, file="rules.cpp",
-                            calls={"pf_div", "pf_min", "pf_max", "pf_log", "log", "log2", "log1p", "sqrt", "exp",
-                                   "fabs", "pow", "floor", "ceil", "fmin", "fmax", "std::log", "std::sqrt"})
-        if errs:
-            return CheckOutcome(False, "static", "\n".join(errs), seconds=time.monotonic() - t0)
-        (workdir / "eplb_rules.cpp").write_text(self.full_source(source))
-        inc = native_dir() / "share" / "eplb"
-        cmd = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{inc}", "eplb_rules.cpp",
-               "-o", "eplb_rules.so"]
+
+        def failed(stage: str, feedback: str) -> CheckOutcome:
+            return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
         try:
-            r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120,
-                               env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-        except FileNotFoundError:
-            raise TaskError("g++ is not installed (make deps)") from None
-        if r.returncode != 0:
-            return CheckOutcome(False, "compile", r.stderr, seconds=time.monotonic() - t0)
+            checked = check_source(source, GRAMMAR, workdir, self._macros(workdir))
+        except CheckFailed as e:
+            return failed("static", str(e))
+        # the rules alone, with C linkage, for the audit; and the library the pipeline runs
+        (workdir / "rules_audit.cpp").write_text(f'#include "eplb_policy.hpp"\nextern "C" {{\n{checked.text}}}\n')
+        (workdir / "eplb_rules.cpp").write_text(self.full_source(checked.text))
+        flags = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-fPIC", f"-I{self._share()}"]
+        script = " && ".join(shlex.join(s) for s in (
+            [*flags, "-c", "rules_audit.cpp", "-o", "rules_audit.o"],
+            [*flags, "-shared", "eplb_rules.cpp", "-o", "eplb_rules.so"]))
+        r = sandbox.run(["/bin/sh", "-c", script], cwd=workdir, rw=[workdir], ro=[self._share()], timeout_s=180,
+                        mem_mb=2048, max_procs=16, profile="build")
+        if not r.ok:
+            return failed("compile", (r.stderr or r.reason).replace("rules_audit.cpp", "rules.cpp"))
+        problems = audit_object(workdir / "rules_audit.o", LIBM, set(RULES), file="rules.cpp")
+        if problems:
+            return failed("audit", "\n".join(problems))
         so = workdir / "eplb_rules.so"
-        probe = self._run("native", so, self.probe_path, 1, 20)
-        if not probe.get("valid"):
-            return CheckOutcome(False, "probe", f"probe: {probe.get('reason')}", seconds=time.monotonic() - t0)
-        return CheckOutcome(True, "ok", "", so, seconds=time.monotonic() - t0)
+        probe = sandbox.run([str(native_path("bin", "pf-eplb-run")), "--probe", "--rules", str(so), "--windows",
+                             str(self.probe_raw), "--count", str(self.probe_shape[0]), "--layers",
+                             str(self.probe_shape[1]), "--experts", str(self.probe_shape[2]),
+                             *self._shape_args()], ro=[workdir, self.probe_raw.parent], timeout_s=20, mem_mb=1024)
+        if not probe.ok:
+            return failed("probe", probe.stdout.strip() or f"probe: {probe.reason}")
+        plans = self._plan_native(so, self.probe_raw, self.probe_shape, 0, 20)
+        if not plans.get("valid"):
+            return failed("probe", f"probe: {plans.get('reason')}")
+        return CheckOutcome(True, "ok", "", so, seconds=time.monotonic() - t0, checked_source=checked.text)
+
+    def _shape_args(self) -> list[str]:
+        o = self.opts
+        return ["--replicas", str(o["replicas"]), "--groups", str(o["groups"]), "--nodes", str(o["nodes"]),
+                "--gpus", str(o["gpus"])]
 
     def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
         t0 = time.monotonic()
-        ev = self._evaluation(self._run("native", check.artifact, self.windows_path, 21, self.opts["timeout_s"]))
+        ev = self._evaluation(self._plan_native(check.artifact, self.windows_raw, self.windows_shape, 21,
+                                                self.opts["timeout_s"]))
         ev.seconds = time.monotonic() - t0
         return ev
 
+    def verify(self, check: CheckOutcome, workdir: Path, evaluation: Evaluation) -> Evaluation:
+        """The plans are scored here already; a second process must make the same plans (the
+        balancedness is the same to the last bit; the runtime, measured, is not compared)."""
+        t0 = time.monotonic()
+        again = self._plan_native(check.artifact, self.windows_raw, self.windows_shape, 0, self.opts["timeout_s"])
+        if not again.get("valid") or again["balancedness"] != evaluation.metrics.get("balancedness"):
+            got = again.get("reason") or again.get("balancedness")
+            return Evaluation(False, None, evaluation.metrics, stage=evaluation.stage,
+                              reason=f"invalid: not deterministic: balancedness {evaluation.metrics.get('balancedness')}, "
+                                     f"then {got}", seconds=evaluation.seconds + time.monotonic() - t0)
+        return dataclasses.replace(evaluation, metrics={**evaluation.metrics, "verified": "second run, same plans"})
+
     def baselines(self, workdir: Path) -> list[Baseline]:
-        out = []
-        for name, impl, repeat in (("native (reference rules)", "native", 21), ("numpy reference", "numpy", 5),
-                                   ("python reference", "python", 3)):
-            out.append(Baseline(name, self._evaluation(self._run(impl, None, self.windows_path, repeat, 600))))
+        out = [Baseline("native (reference rules)", self._evaluation(
+            self._plan_native(None, self.windows_raw, self.windows_shape, 21, 600)))]
+        for name, impl, repeat in (("numpy reference", "numpy", 5), ("python reference", "python", 3)):
+            out.append(Baseline(name, self._evaluation(self._run_python(impl, repeat, 600))))
         return out
 
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
@@ -198,7 +317,9 @@ class EplbTask(Task):
         so = out_dir / "eplb_rules.so"
         shutil.copy(check.artifact, so)
         (out_dir / "rules.cpp").write_text(source)
-        (out_dir / "eplb_rules.cpp").write_text(self.full_source(source))
+        (out_dir / "eplb_rules.cpp").write_text(self.full_source(check.checked_source))
+        shutil.copy(self._share() / "eplb_policy.hpp", out_dir / "eplb_policy.hpp")
+        shutil.copy(self._share() / "eplb_pipeline.hpp", out_dir / "eplb_pipeline.hpp")
         o = self.opts
         usage = (f"python -c \"import numpy as np; from policyforge._eplb import rebalance_experts; "
                  f"w = np.random.rand({o['layers']}, {o['experts']}); "

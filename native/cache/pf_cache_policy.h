@@ -1,0 +1,40 @@
+/*
+ * The cache template's policy ABI: what a generated priority() reads and may call.
+ *
+ * priority() is compiled against this header alone (policyforge's checker allows nothing
+ * else in it), linked with the template's machinery (pq_template.c), and inlined into the
+ * single C file that a stock libCacheSim build compiles (policyforge's export).
+ */
+#ifndef PF_CACHE_POLICY_H
+#define PF_CACHE_POLICY_H
+
+#include <math.h>
+
+struct pf_obj {
+  double count;        /* accesses since insertion, this one included */
+  double last_access;  /* virtual time (request index) of the latest access */
+  double insert_time;  /* virtual time of insertion */
+  double size;         /* bytes (1 when sizes are ignored) */
+  double ghost_count;  /* count when last evicted, 0 if it was not in the ghost history */
+  double ghost_age;    /* how long it had stayed in the cache when last evicted, 0 if none */
+  double ghost_gap;    /* virtual time between that eviction and this insertion, 0 if none */
+};
+
+struct pf_ctx {
+  double now;          /* current virtual time */
+  double n_objs;       /* objects in the cache */
+  double cache_size;   /* capacity (objects or bytes) */
+  double count_p50, count_p90;  /* percentiles over cached objects */
+  double age_p50, age_p90;      /* age = now - last_access */
+  double size_p50, size_p90;
+  double ghost_hits;   /* fraction of recent misses that were ghost hits */
+};
+
+static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }
+static inline double pf_min(double a, double b) { return a < b ? a : b; }
+static inline double pf_max(double a, double b) { return a > b ? a : b; }
+static inline double pf_log(double a) { return log1p(fabs(a)); }
+
+double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
+
+#endif

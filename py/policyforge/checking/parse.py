@@ -1,0 +1,165 @@
+"""From a candidate's text to an AST: preprocess it alone in the sandbox, then parse it with
+pycparser.
+
+The preprocessor runs with -nostdinc in a sandbox that shows it /usr and nothing else (the
+candidate comes on its standard input): an #include (also spelled %:include, or through a macro) can name no file
+that holds a secret, cannot block on /dev/stdin or fill memory from /dev/zero, and any text it
+brings in from another file is rejected here. Comments, line continuations, macros and
+digraphs are resolved by the real preprocessor, so the parser sees the tokens the compiler
+will see; and the text the compiler gets afterwards is exactly this preprocessed text (see
+:func:`spliceable`), not the candidate's original.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from pycparser import c_ast, c_parser
+
+from .. import sandbox
+from .grammar import Grammar
+
+LINEMARKER = re.compile(r'^#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
+PRELUDE_FILE = "<policyforge prelude>"
+# C++ qualified names of the allowlist become single identifiers for the C parser
+STD_NAME = re.compile(r"\bstd\s*::\s*([A-Za-z_]\w*)")
+STD_PREFIX = "pf__std__"
+
+
+class CheckFailed(Exception):
+    """The candidate fails this step; the message is the feedback for the generator."""
+
+
+@dataclasses.dataclass
+class Preprocessed:
+    text: str          # the candidate's preprocessed lines, with #line markers: what gets compiled
+    parser_text: str   # what the C parser reads (C++ std:: names mapped, prelude prepended)
+
+
+STDIN = "<stdin>"
+
+
+def preprocess(source: str, grammar: Grammar, timeout_s: float = 20.0) -> Preprocessed:
+    """Run the real preprocessor on the candidate alone (in the sandbox)."""
+    lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
+    r = sandbox.run(["gcc", "-E", "-nostdinc", *lang, "-"], stdin=source, timeout_s=timeout_s, mem_mb=512,
+                    max_procs=8, profile="build", max_output=4 << 20)
+    if not r.ok:
+        msg = r.stderr.strip() or r.reason
+        if r.timed_out or "out of memory" in r.reason:
+            msg = f"{grammar.file}: the preprocessor did not finish ({r.reason}); #include is not allowed"
+        lines = _relabel(msg, STDIN, grammar.file).splitlines()
+        if len(lines) > 12:
+            lines = lines[:12] + [f"... ({len(lines) - 12} more lines)"]
+        raise CheckFailed("\n".join(lines))
+    return Preprocessed(*_candidate_lines(r.stdout, STDIN, grammar))
+
+
+def _relabel(text: str, name: str, shown: str) -> str:
+    return text.replace(f"{name}:", f"{shown}:") if name != shown else text
+
+
+def _candidate_lines(out: str, name: str, grammar: Grammar) -> tuple[str, str]:
+    """Keep the main file's lines; any text from another file means an include got through."""
+    keep: list[str] = []
+    current, line_no = None, 0
+    for raw in out.splitlines():
+        m = LINEMARKER.match(raw)
+        if m:
+            line_no, current = int(m.group(1)), m.group(2)
+            if current == name:
+                keep.append(f'#line {line_no} "{grammar.file}"')
+            continue
+        if current != name:
+            if raw.strip():
+                where = f"{grammar.file}:{_last_main_line(keep)}" if keep else grammar.file
+                raise CheckFailed(f"{where}: #include and #line are not allowed (the template already "
+                                  f"provides everything the function may use)")
+            continue
+        keep.append(raw)
+        line_no += 1
+    text = "\n".join(keep) + "\n"
+    parser_text = STD_NAME.sub(lambda m: STD_PREFIX + m.group(1), text) if grammar.language == "c++" else text
+    prelude = "".join(f"typedef int {t};\n" for t in grammar.typedefs)
+    if grammar.language == "c++":
+        prelude += "typedef int bool;\n"
+    return text, f'#line 1 "{PRELUDE_FILE}"\n{prelude}{parser_text}'
+
+
+def _last_main_line(keep: list[str]) -> int:
+    n = 0
+    for ln in keep:
+        m = LINEMARKER.match(ln)
+        n = int(m.group(1)) if m else n + 1
+    return max(1, n - 1)
+
+
+_PARSE_ERROR = re.compile(r"^(?P<file>[^:]*):(?P<line>\d+):(?:(?P<col>\d+):)?\s*(?P<msg>.*)$", re.S)
+_NOT_C = {
+    "__attribute__": "attributes are not allowed", "__asm__": "inline assembly is not allowed",
+    "__asm": "inline assembly is not allowed", "asm": "inline assembly is not allowed",
+    "__extension__": "GNU extensions are not allowed", "__typeof__": "typeof is not allowed",
+    "typeof": "typeof is not allowed", "template": "templates are not allowed",
+    "auto": "write the type (auto is not allowed)", "class": "classes are not allowed",
+    "namespace": "namespaces are not allowed", "operator": "operators cannot be overloaded",
+    "static_cast": "write a C cast, e.g. (double)x", "constexpr": "constexpr is not allowed",
+    "<:": "digraphs are not allowed", ":>": "digraphs are not allowed", "<%": "digraphs are not allowed",
+    "%>": "digraphs are not allowed", "::": "only std:: calls of the allowed list may be qualified",
+}
+
+
+def parse(pre: Preprocessed, grammar: Grammar) -> c_ast.FileAST:
+    """pycparser's AST of the preprocessed candidate; a syntax error becomes one message."""
+    parser = c_parser.CParser()
+    try:
+        return parser.parse(pre.parser_text, filename=grammar.file)
+    except Exception as e:  # pycparser raises ParseError, and a few lexer errors as others
+        text = str(e)
+        m = _PARSE_ERROR.match(text)
+        line = m.group("line") if m else _where_it_stopped(parser)
+        msg = (m.group("msg") if m else text.split(": ", 1)[-1]).strip()
+        hint = _hint(_line(pre, int(line)) if line.isdigit() else "")
+        msg = msg.replace(STD_PREFIX, "std::")
+        raise CheckFailed(f"{grammar.file}:{line}: cannot parse this as a C function"
+                          f"{f' ({hint})' if hint else ''}: {msg}") from None
+
+
+def _where_it_stopped(parser: c_parser.CParser) -> str:
+    """The line of the token the parser stopped at, for the errors it reports without one
+    (it keeps its tokens in a private buffer: read it if it is there)."""
+    stream = getattr(parser, "_tokens", None)
+    buf, i = getattr(stream, "_buffer", None), getattr(stream, "_index", None)
+    if not buf or i is None:
+        return "?"
+    tok = buf[min(i, len(buf) - 1)] or (buf[-2] if len(buf) > 1 else None)
+    return str(getattr(tok, "lineno", "?"))
+
+
+def _hint(source_line: str) -> str:
+    """What a construct the parser does not know is, in the words of the rules."""
+    for tok, hint in _NOT_C.items():
+        if tok.isidentifier() and re.search(rf"\b{re.escape(tok)}\b", source_line) or \
+                not tok.isidentifier() and tok in source_line:
+            return hint
+    return ""
+
+
+def _line(pre: Preprocessed, number: int) -> str:
+    """The preprocessed text of the candidate's line `number`."""
+    n = 0
+    for ln in pre.text.splitlines():
+        m = LINEMARKER.match(ln)
+        if m:
+            n = int(m.group(1))
+            continue
+        if n == number:
+            return ln
+        n += 1
+    return ""
+
+
+def spliceable(pre: Preprocessed, template_name: str, resume_line: int) -> str:
+    """The checked text as it goes into a template: #line markers keep the compiler's messages
+    in the candidate's own line numbers, and the template's own numbering resumes after it."""
+    return f'{pre.text}#line {resume_line} "{template_name}"\n'
