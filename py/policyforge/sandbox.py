@@ -283,9 +283,10 @@ def _native_bin() -> Path:
     return native_path("bin", "pf-sandbox-exec").parent
 
 
-def _base_view() -> list[str]:
-    """/usr and the merged-/usr links, the dynamic loader's cache, /etc/alternatives, /proc,
-    /dev/null (a private /tmp is added by the caller)."""
+def _base_view(proc: bool = True) -> list[str]:
+    """/usr and the merged-/usr links, the dynamic loader's cache, /etc/alternatives, /proc
+    (of the job's own pid namespace; clang reads /proc/self), /dev/null (a private /tmp is
+    added by the caller)."""
     args = ["--ro-bind", "/usr", "/usr"]
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         p = Path("/") / top
@@ -298,7 +299,9 @@ def _base_view() -> list[str]:
     for f in ("/etc/ld.so.cache", "/etc/alternatives"):
         if Path(f).exists():
             args += ["--ro-bind", f, f]
-    args += ["--proc", "/proc", "--tmpfs", "/dev", "--dev-bind", "/dev/null", "/dev/null"]
+    if proc:
+        args += ["--proc", "/proc"]
+    args += ["--tmpfs", "/dev", "--dev-bind", "/dev/null", "/dev/null"]
     return args
 
 
@@ -351,7 +354,8 @@ class Job:
                  mem_mb: int = 2048, max_procs: int = 32, cwd: str | Path | None = None,
                  env: dict[str, str] | None = None, ro: Iterable[str | Path] = (),
                  rw: Iterable[str | Path] = (), profile: str = "run", tmp_mb: int = 64,
-                 stdin_data: bytes | None = None, binary: bool = False, fsize_mb: int = 256):
+                 stdin_data: bytes | None = None, binary: bool = False, fsize_mb: int = 256,
+                 proc: bool = True):
         if _interrupted.is_set():
             raise Interrupted()
         _require_tools()
@@ -394,7 +398,7 @@ class Job:
                  "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
         for k, v in env.items():
             bwrap += ["--setenv", k, v]
-        bwrap += _base_view() + ["--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
+        bwrap += _base_view(proc) + ["--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
         bwrap += _binds(ro_paths, rw_paths)
         if cwd is not None:
             bwrap += ["--chdir", str(Path(cwd).resolve())]
@@ -586,7 +590,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
         mem_mb: int = 2048, max_procs: int = 32, cwd: str | Path | None = None,
         env: dict[str, str] | None = None, stdin: str | bytes | None = None,
         max_output: int = 1 << 20, ro: Iterable[str | Path] = (), rw: Iterable[str | Path] = (),
-        profile: str = "run", tmp_mb: int = 64, fsize_mb: int = 256) -> SandboxResult:
+        profile: str = "run", tmp_mb: int = 64, fsize_mb: int = 256, proc: bool = True) -> SandboxResult:
     """Run ``argv`` in the sandbox and wait for it. Never raises for the job's misbehaviour;
     raises :class:`Interrupted` after :func:`interrupt` and :class:`SandboxError` when the
     sandbox cannot work at all.
@@ -599,7 +603,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
     if prog.is_absolute() and not prog.exists() or not prog.is_absolute() and shutil.which(argv[0]) is None:
         return SandboxResult(None, "", "", 0.0, reason=f"could not start {argv[0]}: no such program")
     job = Job(argv, timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb, max_procs=max_procs, cwd=cwd,
-              env=env, ro=ro, rw=rw, profile=profile, tmp_mb=tmp_mb, stdin_data=data, fsize_mb=fsize_mb)
+              env=env, ro=ro, rw=rw, profile=profile, tmp_mb=tmp_mb, stdin_data=data, fsize_mb=fsize_mb, proc=proc)
     return job.finish(max_output)
 
 

@@ -20,7 +20,7 @@ from pycparser import c_ast, c_parser
 from .. import sandbox
 from .grammar import Grammar
 
-LINEMARKER = re.compile(r'^#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
+LINEMARKER = re.compile(r'^#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"(.*)$')
 PRELUDE_FILE = "<policyforge prelude>"
 # C++ qualified names of the allowlist become single identifiers for the C parser
 STD_NAME = re.compile(r"\bstd\s*::\s*([A-Za-z_]\w*)")
@@ -44,7 +44,7 @@ def preprocess(source: str, grammar: Grammar, timeout_s: float = 20.0) -> Prepro
     """Run the real preprocessor on the candidate alone (in the sandbox)."""
     lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
     r = sandbox.run(["gcc", "-E", "-nostdinc", *lang, "-"], stdin=source, timeout_s=timeout_s, mem_mb=512,
-                    max_procs=8, profile="build", max_output=4 << 20)
+                    max_procs=8, profile="build", max_output=4 << 20, proc=False)
     if not r.ok:
         msg = r.stderr.strip() or r.reason
         if r.timed_out or "out of memory" in r.reason:
@@ -61,23 +61,26 @@ def _relabel(text: str, name: str, shown: str) -> str:
 
 
 def _candidate_lines(out: str, name: str, grammar: Grammar) -> tuple[str, str]:
-    """Keep the main file's lines; any text from another file means an include got through."""
+    """Keep the main file's lines. Any other file (an #include that found something, even an
+    empty one; a #line naming another file) is rejected."""
     keep: list[str] = []
-    current, line_no = None, 0
+    current, line_no, content = None, 0, False
     for raw in out.splitlines():
         m = LINEMARKER.match(raw)
         if m:
-            line_no, current = int(m.group(1)), m.group(2)
+            line_no, current, flags = int(m.group(1)), m.group(2), m.group(3).split()
+            if "1" in flags or current not in (name, "<built-in>", "<command-line>") or \
+                    current != name and content:
+                where = f"{grammar.file}:{_last_main_line(keep)}" if keep else grammar.file
+                raise CheckFailed(f"{where}: #include and #line are not allowed (the template already "
+                                  f"provides everything the function may use)")
             if current == name:
                 keep.append(f'#line {line_no} "{grammar.file}"')
             continue
         if current != name:
-            if raw.strip():
-                where = f"{grammar.file}:{_last_main_line(keep)}" if keep else grammar.file
-                raise CheckFailed(f"{where}: #include and #line are not allowed (the template already "
-                                  f"provides everything the function may use)")
             continue
         keep.append(raw)
+        content = content or bool(raw.strip())
         line_no += 1
     text = "\n".join(keep) + "\n"
     parser_text = STD_NAME.sub(lambda m: STD_PREFIX + m.group(1), text) if grammar.language == "c++" else text

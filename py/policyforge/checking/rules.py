@@ -108,7 +108,7 @@ class _Checker:
         for fn in self.g.functions:
             if fn.name not in defined:
                 self.errors.append(f"{self.g.file}: must define {fn.name}() with the signature `{fn.signature}`")
-        return Result(self.errors, self.reads, self.calls)
+        return Result(list(dict.fromkeys(self.errors)), self.reads, self.calls)
 
     def function(self, fd: c_ast.FuncDef, fn) -> None:
         decl = fd.decl
@@ -423,6 +423,9 @@ class _Checker:
         if isinstance(node, (c_ast.CompoundLiteral, c_ast.InitList)):
             self.err(node, "compound literals and initializer lists are not allowed")
             return None
+        if isinstance(node, c_ast.Compound):
+            self.err(node, "statement expressions ({ ... }) are not allowed")
+            return None
         self.err(node, f"{type(node).__name__} is not allowed here")
         return None
 
@@ -450,11 +453,10 @@ class _Checker:
 
     def unary(self, node: c_ast.UnaryOp, scope: _Scope, protected: set[str]) -> str | None:
         op = node.op
-        if op == "&":
-            self.err(node, "taking an address ('&') is not allowed")
-            return None
-        if op == "*":
-            self.err(node, "dereferencing ('*') is not allowed: read fields through the parameters with ->")
+        if op in ("&", "*"):
+            self.err(node, "taking an address ('&') is not allowed" if op == "&" else
+                     "dereferencing ('*') is not allowed: read fields through the parameters with ->")
+            self.expr(node.expr, scope, protected)       # and whatever else is wrong inside
             return None
         if op in ("sizeof", "_Alignof", "alignof", "__alignof__"):
             self.err(node, f"{op} is not allowed")
@@ -474,7 +476,10 @@ class _Checker:
 
     def _target(self, lvalue: c_ast.Node, scope: _Scope, protected: set[str], node: c_ast.Node) -> None:
         if not isinstance(lvalue, c_ast.ID):
-            self.err(node, "only locals may be assigned (the parameters and what they point to are read-only)")
+            errors = len(self.errors)
+            self.expr(lvalue, scope, protected)      # names what it is made of first
+            if len(self.errors) == errors:
+                self.err(node, "only locals may be assigned (the parameters and what they point to are read-only)")
             return
         local = scope.find(lvalue.name)
         if local is None:
