@@ -110,6 +110,7 @@ def main() -> None:
     LOAD = " ".join(open("/proc/loadavg").read().split()[:3])
     os.sched_setaffinity(0, {0})
     work = Path(tempfile.mkdtemp(prefix="pf-bench-cache-"))
+    work.chmod(0o755)      # the sandbox's jobs (a uid of their own) read the floor plugin here
     rows, wall = {}, {}
     floor = floor_plugin(work)
     for trace in ("cloudPhysicsIO", "demo"):
@@ -121,7 +122,7 @@ def main() -> None:
         for c in checks.values():
             assert c.ok, c.feedback
         paths = {"libCacheSim native LRU": ["--algo", "lru"],
-                 **{name: ["--plugin", str(c.artifact)] for name, c in checks.items()},
+                 **{name: task.plugin_args(c) for name, c in checks.items()},
                  "pluginCache floor (C FIFO ring, no policy work)": ["--plugin", str(floor)]}
         n_py = min(task.n_req, 100_000)
         size, hp = task.sizes[0], task._hashpower(task.sizes)

@@ -1,5 +1,6 @@
 /*
- * pf-cache-probe PLUGIN.so: the cache checker's semantic probe.
+ * pf-cache-probe PLUGIN.so [PRIORITY.so]: the cache checker's semantic probe. With a second
+ * library (the candidate's priority(), beside the template's machinery), it is loaded first.
  *
  * It loads a compiled candidate, locks itself down (pf_lockdown: from then on no file,
  * process or socket), and checks what the compiler cannot: priority() returns a finite
@@ -68,10 +69,12 @@ static void sample(struct pf_obj *o, struct pf_ctx *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) { fprintf(stderr, "usage: pf-cache-probe PLUGIN.so\n"); return 2; }
+  if (argc != 2 && argc != 3) { fprintf(stderr, "usage: pf-cache-probe PLUGIN.so [PRIORITY.so]\n"); return 2; }
+  void *own = argc == 3 ? dlopen(argv[2], RTLD_NOW | RTLD_GLOBAL) : NULL;
+  if (argc == 3 && !own) { printf("probe: cannot load the policy: %s\n", dlerror()); return 1; }
   void *h = dlopen(argv[1], RTLD_NOW);
   if (!h) { printf("probe: cannot load the plugin: %s\n", dlerror()); return 1; }
-  prio_fn prio = (prio_fn)dlsym(h, "priority");
+  prio_fn prio = (prio_fn)dlsym(own ? own : h, "priority");
   init_fn init = (init_fn)dlsym(h, "cache_init_hook");
   access_fn hit = (access_fn)dlsym(h, "cache_hit_hook"), miss = (access_fn)dlsym(h, "cache_miss_hook");
   evict_fn evict = (evict_fn)dlsym(h, "cache_eviction_hook");

@@ -13,6 +13,8 @@
  *   pf-cachesim --trace T --type oracleGeneral --algo lru --sizes 1000,5000 [--unit]
  *   pf-cachesim --trace T --type csv --csv "time=1,obj_id=2,obj_size=3,header=1,delimiter=comma" ...
  *   pf-cachesim --trace T --type oracleGeneral --plugin ./policy.so --sizes 1000 --unit
+ *       [--preload ./priority.so]  a library loaded first, whose symbols the plugin uses (the
+ *                                  candidate's priority() beside the template's machinery)
  *       [--eviction-log PREFIX]   each cache's victims, in order, to PREFIX.0, PREFIX.1, ...
  *   pf-cachesim --trace T --type oracleGeneral --footprint [--unit]
  *   pf-cachesim --trace T --type csv --csv ... --convert OUT   the trace as oracleGeneral
@@ -213,7 +215,7 @@ static cache_stat_t *simulate(reader_t *reader, cache_t **caches, int n) {
 
 int main(int argc, char **argv) {
   const char *trace = NULL, *type = "oracleGeneral", *algo = NULL, *plugin = NULL, *params = NULL;
-  const char *convert_to = NULL, *eviction_log = NULL;
+  const char *convert_to = NULL, *eviction_log = NULL, *preload = NULL;
   char *csv = NULL, *sizes_arg = NULL;
   bool unit = false, want_footprint = false;
   int hashpower = 20;
@@ -224,6 +226,7 @@ int main(int argc, char **argv) {
       {"csv", required_argument, 0, 'c'},   {"unit", no_argument, 0, 'u'},
       {"hashpower", required_argument, 0, 'h'}, {"footprint", no_argument, 0, 'f'},
       {"convert", required_argument, 0, 'o'}, {"eviction-log", required_argument, 0, 'l'},
+      {"preload", required_argument, 0, 'r'},
       {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -240,6 +243,7 @@ int main(int argc, char **argv) {
       case 'f': want_footprint = true; break;
       case 'o': convert_to = optarg; break;
       case 'l': eviction_log = optarg; break;
+      case 'r': preload = optarg; break;
       default: die("usage: see the comment at the top of pf_cachesim.c", NULL);
     }
   }
@@ -259,6 +263,7 @@ int main(int argc, char **argv) {
   }
   if (!sizes_arg || (!algo && !plugin)) die("need --sizes and --algo or --plugin", NULL);
 
+  if (preload && !dlopen(preload, RTLD_NOW | RTLD_GLOBAL)) die("cannot load --preload: ", dlerror());
   char plugin_params[4096];
   if (plugin) {
     snprintf(plugin_params, sizeof plugin_params, "plugin_path=%s,cache_name=policyforge", plugin);

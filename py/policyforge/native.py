@@ -1,6 +1,7 @@
 """Find the native parts that CMake installed under policyforge/_native."""
 from __future__ import annotations
 
+import functools
 import os
 import sysconfig
 from pathlib import Path
@@ -10,9 +11,14 @@ from .task import TaskError
 
 def native_dir() -> Path:
     """Directory with bin/, lib/, include/ from the CMake build."""
+    return _native_dir(os.environ.get("POLICYFORGE_NATIVE_DIR", ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _native_dir(override: str) -> Path:
     candidates = []
-    if os.environ.get("POLICYFORGE_NATIVE_DIR"):
-        candidates.append(Path(os.environ["POLICYFORGE_NATIVE_DIR"]))
+    if override:
+        candidates.append(Path(override))
     candidates += [Path(__file__).parent / "_native",
                    Path(sysconfig.get_paths()["platlib"]) / "policyforge" / "_native",
                    Path(sysconfig.get_paths()["purelib"]) / "policyforge" / "_native"]

@@ -25,7 +25,7 @@ def test_seed_priorities_reproduce_libcachesim_exactly(cloudphysics, tmp_path, s
     src = task.render(next(s for s in task.seeds() if s.name == seed).genome)
     check = task.check(src, tmp_path)
     assert check.ok, check.feedback
-    ours = _miss(task, ["--plugin", str(check.artifact)])
+    ours = _miss(task, task.plugin_args(check))
     theirs = _miss(task, ["--algo", algo])
     assert ours == theirs          # exact, at 1 %, 10 % and 30 % of the footprint
     assert len(ours) == 3
@@ -146,8 +146,8 @@ def test_exported_winner_runs_in_stock_cachesim(tmp_path):
     rebuilt = tmp_path / "rebuilt" / "p.so"
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
                     str(tmp_path / "winner" / "policyforge_cache.c"), "-o", str(rebuilt), "-lm"], check=True)
-    misses = [task._simulate(task.trace, ["--plugin", str(so)])["results"][0]["n_miss"]
-              for so in (rebuilt, check.artifact)]
+    misses = [task._simulate(task.trace, args)["results"][0]["n_miss"]
+              for args in (["--plugin", str(rebuilt)], task.plugin_args(check))]
     assert misses[0] == misses[1]
 
 
@@ -177,4 +177,4 @@ def test_parallel_workers_share_one_build_of_the_template(tmp_path):
         checks = list(pool.map(lambda i: task.check(task.render({"priority": bodies[i]}), tmp_path / f"c{i}"),
                                range(len(bodies))))
     assert all(c.ok for c in checks), [c.feedback[:200] for c in checks if not c.ok]
-    assert len(list((tmp_path / "shared" / "template").glob("pq_template-*.o"))) == 1
+    assert len(list((tmp_path / "shared" / "template").glob("pq_template-*.so"))) == 1

@@ -23,7 +23,7 @@ def test_python_template_evicts_like_the_c_template(cloudphysics, tmp_path, body
     c = task.check(P.format(body), tmp_path / "c")
     assert c.ok, c.feedback
     for size in task.sizes[:2]:  # 1 % and 10 % of the footprint, the whole trace
-        native = task._simulate(task.trace, ["--plugin", str(c.artifact)], sizes=[size])
+        native = task._simulate(task.trace, task.plugin_args(c), sizes=[size])
         reader = lcs.TraceReader(str(task.trace.path), lcs.TraceType.ORACLE_GENERAL_TRACE,
                                  lcs.ReaderInitParam(ignore_obj_size=True))
         cache = pyref.plugin_cache(CASES[body], size, hashpower=task._hashpower([size]))

@@ -1,17 +1,22 @@
 """The checking pipeline every template shares: parse, don't grep.
 
-    candidate text --preprocess (sandbox)--> --parse (pycparser)--> --allowlist (rules.py)-->
-    checked text --(the task splices it into its template and compiles it in the sandbox)-->
-    object --audit (audit.py)--> probe (the task's)
+    one sandbox job (build()):  candidate --preprocess alone--> policy.i
+                                units that #include policy.i --compile-->  objects
+    then, here:                 policy.i --parse (pycparser)--> --allowlist (rules.py)-->
+                                the candidate's object --audit (audit.py)--> probe (the task's)
 
-A task declares a :class:`Grammar` for its holes; :func:`check_source` either returns the
-checked text (what the compiler must get: the preprocessed candidate, not its original) with
-what it reads, or raises :class:`CheckFailed` whose message is the feedback for repair.
+The compiler gets exactly the preprocessed text the checker reads (the units include
+policy.i), so what was checked is what runs; compiling before checking runs no candidate code
+(the compiler only reads it, in the sandbox), and one job instead of two is half the sandbox's
+cost. A task declares a :class:`Grammar` for its holes; :func:`check_preprocessed` returns the
+checked text with what it reads, or raises :class:`CheckFailed` whose message is the feedback
+for repair. :func:`check_source` does the same for a text alone (its own preprocessing job).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shlex
 import threading
 from pathlib import Path
 
@@ -19,11 +24,15 @@ from .. import sandbox
 from ..task import TaskError
 from .audit import audit_object
 from .grammar import Call, Function, Grammar, Param, HELPERS_DOUBLE, SCALAR_C, math_calls
-from .parse import CheckFailed, Preprocessed, parse, preprocess, spliceable
+from .parse import (CheckFailed, Preprocessed, parse, preprocess, preprocess_command, preprocess_failed,
+                    read_preprocessed, spliceable)
 from .rules import check
 
 __all__ = ["Call", "CheckFailed", "Checked", "Function", "Grammar", "HELPERS_DOUBLE", "Param", "SCALAR_C",
-           "audit_object", "check_source", "math_calls", "spliceable", "template_macros"]
+           "audit_object", "build", "check_preprocessed", "check_source", "math_calls", "preprocess_command",
+           "spliceable", "template_macros", "PREPROCESSED"]
+
+PREPROCESSED = "policy.i"   # the preprocessed candidate, in the work directory
 
 
 @dataclasses.dataclass
@@ -37,16 +46,48 @@ class Checked:
         return self.pre.text
 
 
-def check_source(source: str, grammar: Grammar, workdir: Path,
-                 macros: frozenset[str] = frozenset()) -> Checked:
-    """Write the candidate to workdir/<grammar.file> (for the reader), preprocess, parse and
-    check it."""
-    (Path(workdir) / grammar.file).write_text(source)
-    pre = preprocess(source, grammar)
+def check_preprocessed(pre: Preprocessed, grammar: Grammar, macros: frozenset[str] = frozenset()) -> Checked:
+    """Parse and check a preprocessed candidate."""
     result = check(parse(pre, grammar), grammar, macros)
     if result.errors:
         raise CheckFailed("\n".join(result.errors))
     return Checked(pre, result.reads, result.calls)
+
+
+def check_source(source: str, grammar: Grammar, workdir: Path,
+                 macros: frozenset[str] = frozenset()) -> Checked:
+    """Write the candidate to workdir/<grammar.file> (for the reader), preprocess it in a job of
+    its own, parse and check it."""
+    (Path(workdir) / grammar.file).write_text(source)
+    return check_preprocessed(preprocess(source, grammar), grammar, macros)
+
+
+@dataclasses.dataclass
+class Build:
+    failed: str | None          # the name of the step that failed, or None
+    stderr: str                 # that step's messages
+    reason: str                 # why the job ended, if it failed as a whole (timeout, memory)
+
+
+def build(steps: list[tuple[str, list[str]]], workdir: Path, ro: list[Path] = (), timeout_s: float = 120,
+          mem_mb: int = 2048) -> Build:
+    """Named commands, in order, in one sandbox job ("build" profile) that may write only
+    `workdir`; it stops at the first that fails. Each step's stderr goes to its own file."""
+    script = []
+    for i, (name, cmd) in enumerate(steps):
+        script.append(f"{shlex.join(cmd)} 2> .step{i}.err || exit {10 + i}")
+    r = sandbox.run(["/bin/sh", "-c", "\n".join(script)], cwd=workdir, rw=[workdir], ro=list(ro),
+                    timeout_s=timeout_s, mem_mb=mem_mb, max_procs=16, profile="build")
+    if r.ok:
+        return Build(None, "", "")
+    step = r.returncode - 10 if r.returncode is not None and 10 <= r.returncode < 10 + len(steps) else None
+    if step is None:   # the job itself was stopped: blame the step that was running
+        step = next((i for i in range(len(steps)) if not (workdir / f".step{i + 1}.err").exists()), len(steps) - 1)
+    try:
+        err = (workdir / f".step{step}.err").read_text(errors="replace")
+    except OSError:
+        err = ""
+    return Build(steps[step][0], err or r.stderr, r.reason)
 
 
 _macro_cache: dict[str, frozenset[str]] = {}

@@ -40,24 +40,39 @@ class Preprocessed:
 STDIN = "<stdin>"
 
 
+def preprocess_command(grammar: Grammar, output: str) -> list[str]:
+    """The real preprocessor on the candidate's file alone (<grammar.file> in the job's
+    working directory), with no include path: run it in the sandbox."""
+    lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
+    return ["gcc", "-E", "-nostdinc", *lang, grammar.file, "-o", output]
+
+
+def preprocess_failed(stderr: str, reason: str, grammar: Grammar) -> CheckFailed:
+    """The feedback for a preprocessor that failed: its own words (about the candidate's
+    text only: it saw no other file), or why it was stopped."""
+    msg = stderr.strip() or reason
+    if "timeout" in reason or "out of memory" in reason:
+        msg = f"{grammar.file}: the preprocessor did not finish ({reason}); #include is not allowed"
+    lines = msg.replace(f"{STDIN}:", f"{grammar.file}:").splitlines()
+    if len(lines) > 12:
+        lines = lines[:12] + [f"... ({len(lines) - 12} more lines)"]
+    return CheckFailed("\n".join(lines))
+
+
+def read_preprocessed(text: str, grammar: Grammar) -> Preprocessed:
+    """The preprocessor's output for the candidate, checked to hold nothing but its lines."""
+    return Preprocessed(*_candidate_lines(text, grammar.file, grammar))
+
+
 def preprocess(source: str, grammar: Grammar, timeout_s: float = 20.0) -> Preprocessed:
-    """Run the real preprocessor on the candidate alone (in the sandbox)."""
+    """Preprocess a candidate in a sandbox job of its own (from its standard input, with no
+    /proc); tasks instead run preprocess_command() in their build job."""
     lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
     r = sandbox.run(["gcc", "-E", "-nostdinc", *lang, "-"], stdin=source, timeout_s=timeout_s, mem_mb=512,
                     max_procs=8, profile="build", max_output=4 << 20, proc=False)
     if not r.ok:
-        msg = r.stderr.strip() or r.reason
-        if r.timed_out or "out of memory" in r.reason:
-            msg = f"{grammar.file}: the preprocessor did not finish ({r.reason}); #include is not allowed"
-        lines = _relabel(msg, STDIN, grammar.file).splitlines()
-        if len(lines) > 12:
-            lines = lines[:12] + [f"... ({len(lines) - 12} more lines)"]
-        raise CheckFailed("\n".join(lines))
+        raise preprocess_failed(r.stderr, r.reason, grammar)
     return Preprocessed(*_candidate_lines(r.stdout, STDIN, grammar))
-
-
-def _relabel(text: str, name: str, shown: str) -> str:
-    return text.replace(f"{name}:", f"{shown}:") if name != shown else text
 
 
 def _candidate_lines(out: str, name: str, grammar: Grammar) -> tuple[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ... import sandbox
-from ...checking import (CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, audit_object,
-                         check_source, math_calls, template_macros)
+from ...checking import (PREPROCESSED, CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C,
+                         audit_object, build, check_preprocessed, math_calls, preprocess_command,
+                         preprocess_failed, read_preprocessed, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
@@ -149,6 +149,7 @@ class CacheTask(Task):
         self.shared: Path | None = None   # the run's shared directory, once prepared
         self._template: str | None = None
         self._objects: dict[int, Path] = {}  # PF_FEATURES -> the template's machinery, compiled
+        self._macro_names: frozenset[str] | None = None
 
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[ExprHole]:
@@ -287,7 +288,7 @@ class CacheTask(Task):
     def _simulate(self, trace: traces.Trace, algo_args: list[str], sizes: list[int] | None = None,
                   rw: list[Path] = (), trusted: bool = False) -> dict:
         args = self._simulate_command(trace, algo_args, sizes)
-        ro = [trace.path.parent] + [Path(a).parent for a in algo_args if a.endswith(".so")]
+        ro = [trace.path.parent] + list({Path(a).parent for a in algo_args if a.endswith(".so")})
         if trusted:
             r = self._trusted(args, self.opts["timeout_s"])
         else:
@@ -399,45 +400,49 @@ class CacheTask(Task):
     def _macros(self, workdir: Path) -> frozenset[str]:
         """Macros where priority() compiles: in the export that is below the whole template's
         head (libCacheSim's headers), so a local may not take any of their names."""
-        head = self._single_file(3)
-        return template_macros(head[: head.index(HOLE_MARK)], "c", self._include_dirs(),
-                               (self.shared or workdir) / "template")
+        if self._macro_names is None:
+            head = self._single_file(3)
+            self._macro_names = template_macros(head[: head.index(HOLE_MARK)], "c", self._include_dirs(),
+                                                (self.shared or workdir) / "template")
+        return self._macro_names
 
-    def _template_object(self, flags: int, workdir: Path) -> Path:
-        """The template's machinery compiled once per feature set (PF_FEATURES) and kept in
-        the run's shared directory: a candidate then compiles only its own priority() and
-        links. The name carries a hash of the template, so an updated template is never
-        linked against an old object."""
+    def machinery(self, flags: int, workdir: Path) -> Path:
+        """The template's machinery as a shared library (the pluginCache hooks, with priority()
+        left undefined), built once per feature set (PF_FEATURES) in the run's shared directory.
+        A candidate is compiled into a library of its own, preloaded where the machinery runs
+        (pf-cachesim --preload): it never needs to know the features read to be built. The
+        name carries a hash of the template, so an updated template is never used stale."""
         if flags in self._objects and self._objects[flags].exists():
             return self._objects[flags]
         text = self._template_text(flags)
         key = hashlib.sha256(f"{text}\0{native_dir()}".encode()).hexdigest()[:16]
         home = (self.shared or workdir) / "template"
-        obj = home / f"pq_template-{key}.o"
-        if obj.exists():
-            self._objects[flags] = obj
-            return obj
+        lib = home / f"pq_template-{key}.so"
+        if lib.exists():
+            self._objects[flags] = lib
+            return lib
         home.mkdir(parents=True, exist_ok=True)
         # workers (threads here, processes elsewhere) may build it at once: each in its own
         # temporary directory, then an atomic rename
         with tempfile.TemporaryDirectory(prefix=".pq_template-", dir=home) as tmp:
             (Path(tmp) / "pq_template.c").write_text(text)
-            r = self._compile([["gcc", *CFLAGS, *self._includes(), "-c", "pq_template.c", "-o", "pq_template.o"]],
-                              Path(tmp))
-            if not r.ok:
+            r = build([("compile", ["gcc", *CFLAGS, *self._includes(), "-shared", "pq_template.c", "-o",
+                                    "pq_template.so", "-lm"])], Path(tmp), ro=self._include_dirs())
+            if r.failed:
                 raise TaskError(f"the cache template does not compile: {(r.stderr or r.reason).strip()[:300]}")
-            (Path(tmp) / "pq_template.o").replace(obj)
-        self._objects[flags] = obj
-        return obj
+            (Path(tmp) / "pq_template.so").replace(lib)
+        self._objects[flags] = lib
+        return lib
+
+    def plugin_args(self, check: CheckOutcome) -> list[str]:
+        """pf-cachesim's arguments for a checked candidate: the machinery its features need, and
+        its own library preloaded (or, for a whole plugin such as an export, the plugin)."""
+        if "machinery" not in check.info:
+            return ["--plugin", str(check.artifact)]
+        return ["--plugin", str(check.info["machinery"]), "--preload", str(check.artifact)]
 
     def _includes(self) -> list[str]:
         return [f"-I{d}" for d in self._include_dirs()]
-
-    def _compile(self, steps: list[list[str]], workdir: Path, ro: list[Path] = ()) -> sandbox.SandboxResult:
-        """Compiler commands, in order, in one sandbox job that may write only `workdir`."""
-        script = " && ".join(shlex.join(step) for step in steps)
-        return sandbox.run(["/bin/sh", "-c", script], cwd=workdir, rw=[workdir], ro=[*self._include_dirs(), *ro],
-                           timeout_s=120, mem_mb=2048, max_procs=16, profile="build")
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
@@ -446,30 +451,37 @@ class CacheTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
+        # one sandbox job: the candidate preprocessed alone (policy.i), then its unit (the policy
+        # header and exactly that text) compiled into a library of its own; checked below
+        (workdir / GRAMMAR.file).write_text(source)
+        (workdir / "unit.c").write_text(f'#include "{POLICY_HEADER}"\n#include "{PREPROCESSED}"\n')
+        # (the library is linked by ld itself: its libm calls resolve in the process that loads it,
+        # which has libm; the gcc driver would add ~8 ms a candidate)
+        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
+                     ("compile", ["gcc", "-pipe", *CFLAGS, *self._includes(), "-c", "unit.c", "-o", "unit.o"]),
+                     ("link", ["ld", "-shared", "unit.o", "-o", "priority.so"])], workdir, ro=self._include_dirs())
+        if job.failed == "preprocess":
+            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            checked = check_source(source, GRAMMAR, workdir, self._macros(workdir))
+            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
+            checked = check_preprocessed(pre, GRAMMAR, self._macros(workdir))
         except CheckFailed as e:
             return failed("static", str(e))
-        # the candidate's unit is the policy header and the checked (preprocessed) priority();
-        # it links with the prebuilt machinery into one plugin .so. export() writes the same
-        # code as one C file (full_source) for a stock build.
-        flags = feature_flags(checked.reads)
-        (workdir / "cache_policy.c").write_text(f'#include "{POLICY_HEADER}"\n{checked.text}')
-        template_obj = self._template_object(flags, workdir)
-        r = self._compile([["gcc", *CFLAGS, *self._includes(), "-c", "cache_policy.c", "-o", "policy.o"],
-                           ["gcc", "-shared", "policy.o", str(template_obj), "-o", "policy.so", "-lm"]],
-                          workdir, ro=[template_obj.parent])
-        if not r.ok:
-            return failed("compile", r.stderr or r.reason)
-        problems = audit_object(workdir / "policy.o", LIBM, {"priority"})
+        if job.failed:
+            return failed("compile", job.stderr or job.reason)
+        problems = audit_object(workdir / "unit.o", LIBM, {"priority"})
         if problems:
             return failed("audit", "\n".join(problems))
-        probe = sandbox.run([str(native_path("bin", "pf-cache-probe")), str(workdir / "policy.so")],
-                            timeout_s=10, mem_mb=1024, max_procs=4, cwd=workdir, ro=[workdir])
+        flags = feature_flags(checked.reads)
+        check = CheckOutcome(True, "ok", "", workdir / "priority.so", checked_source=checked.text,
+                             info={"features": flags, "machinery": self.machinery(flags, workdir)})
+        probe = sandbox.run([str(native_path("bin", "pf-cache-probe")), str(check.info["machinery"]),
+                             str(check.artifact)], timeout_s=10, mem_mb=1024, max_procs=4, cwd=workdir,
+                            ro=[workdir, check.info["machinery"].parent])
         if not probe.ok:
             return failed("probe", probe.stdout.strip() or f"probe: {probe.reason}")
-        return CheckOutcome(True, "ok", "", workdir / "policy.so", seconds=time.monotonic() - t0,
-                            checked_source=checked.text, info={"features": flags})
+        check.seconds = time.monotonic() - t0
+        return check
 
     # --- evaluate -----------------------------------------------------------------------
     def _need_prepared(self) -> None:
@@ -479,7 +491,7 @@ class CacheTask(Task):
     def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
         self._need_prepared()
         t0 = time.monotonic()
-        plugin = ["--plugin", str(check.artifact)]
+        plugin = self.plugin_args(check)
         if self.screen_trace is not None:
             screen = self._evaluation(self._simulate(self.screen_trace, plugin, self.sizes[:1]), "screen")
             if not screen.ok:
@@ -502,8 +514,7 @@ class CacheTask(Task):
         vdir = Path(tempfile.mkdtemp(prefix="verify-", dir=Path(workdir).resolve()))
         try:
             log = vdir / "evictions"
-            again = self._simulate(self.trace, ["--plugin", str(check.artifact), "--eviction-log", str(log)],
-                                   rw=[vdir])
+            again = self._simulate(self.trace, [*self.plugin_args(check), "--eviction-log", str(log)], rw=[vdir])
             second = self._evaluation(again)
             if not second.ok:
                 return self._invalid(evaluation, f"the second run failed: {second.reason}", t0)
@@ -564,8 +575,14 @@ class CacheTask(Task):
         out_dir.mkdir(parents=True, exist_ok=True)
         so = out_dir / "policyforge_cache.so"
         c = out_dir / "policyforge_cache.c"
-        shutil.copy(check.artifact, so)
         c.write_text(self.full_source(check.checked_source, check.info.get("features", 3)))
+        with tempfile.TemporaryDirectory(prefix="pf-cache-export-") as tmp:   # one plugin, built from that file
+            shutil.copy(c, Path(tmp) / c.name)
+            r = build([("compile", ["gcc", *CFLAGS, *self._includes(), "-shared", c.name, "-o", so.name, "-lm"])],
+                      Path(tmp), ro=self._include_dirs())
+            if r.failed:
+                raise TaskError(f"the exported plugin does not compile: {(r.stderr or r.reason).strip()[:300]}")
+            shutil.copy(Path(tmp) / so.name, so)
         (out_dir / "priority.c").write_text(source)
         trace = self.original_trace if self.trace else None
         size = self.sizes[0] if self.trace else "SIZE"

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ... import sandbox
-from ...checking import Call, CheckFailed, Function, Grammar, Param, audit_object, check_source, template_macros
+from ...checking import (PREPROCESSED, Call, CheckFailed, Function, Grammar, Param, audit_object, build,
+                         check_preprocessed, preprocess_command, preprocess_failed, read_preprocessed,
+                         template_macros)
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
 
@@ -237,18 +238,13 @@ class CCTask(Task):
         return template_macros(head[: head.index(HOLE_MARK)], "c", [self.bpf_dir], self.bpf_dir / "macros",
                                defines=["-D__TARGET_ARCH_x86", "-D__bpf__"])
 
-    def compile_bpf(self, checked: str, workdir: Path, name: str, audit: bool = False) -> tuple[Path | None, str]:
-        """The template with the checked policy, built by clang for BPF in the sandbox; with
-        `audit`, also the policy alone for x86 (audit.o), whose machine code is audited."""
+    def compile_bpf(self, checked: str, workdir: Path, name: str) -> tuple[Path | None, str]:
+        """The template with a checked policy, built by clang for BPF in the sandbox (exports)."""
         (workdir / "cc.bpf.c").write_text(self.full_source(checked))
         obj = workdir / f"{name}.bpf.o"
-        steps = [[*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]]
-        if audit:
-            (workdir / "audit.c").write_text(AUDIT_PRELUDE + checked)
-            steps.append(["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o", "audit.o"])
-        r = sandbox.run(["/bin/sh", "-c", " && ".join(shlex.join(s) for s in steps)], cwd=workdir, rw=[workdir],
-                        ro=[self.bpf_dir], timeout_s=120, mem_mb=2048, max_procs=16, profile="build")
-        return (obj if r.ok else None), (r.stderr or r.reason)
+        job = build([("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name])], workdir,
+                    ro=[self.bpf_dir])
+        return (obj if not job.failed else None), (job.stderr or job.reason)
 
     @staticmethod
     def register(obj: Path) -> tuple[bool, str]:
@@ -292,14 +288,26 @@ class CCTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
+        # one sandbox job: the policy preprocessed alone (policy.i); that text in the BPF
+        # template (clang), and alone for x86 with the header's policy side (for the audit)
+        name = self.cc_name(workdir)
+        obj = workdir / f"{name}.bpf.o"
+        (workdir / GRAMMAR.file).write_text(source)
+        (workdir / "cc.bpf.c").write_text(self.full_source(f'#include "{PREPROCESSED}"\n'))
+        (workdir / "audit.c").write_text(AUDIT_PRELUDE + f'#include "{PREPROCESSED}"\n')
+        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
+                     ("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]),
+                     ("compile", ["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o",
+                                  "audit.o"])], workdir, ro=[self.bpf_dir])
+        if job.failed == "preprocess":
+            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            checked = check_source(source, GRAMMAR, workdir, self._macros())
+            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
+            checked = check_preprocessed(pre, GRAMMAR, self._macros())
         except CheckFailed as e:
             return failed("static", str(e))
-        name = self.cc_name(workdir)
-        obj, err = self.compile_bpf(checked.text, workdir, name, audit=True)
-        if obj is None:
-            return failed("compile", err)
+        if job.failed:
+            return failed("compile", job.stderr or job.reason)
         problems = audit_object(workdir / "audit.o", set(), {"policy_cong_control"})
         if problems:
             return failed("audit", "\n".join(problems))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 import statistics
 import struct
@@ -26,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ... import sandbox
-from ...checking import (CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, audit_object,
-                         check_source, math_calls, template_macros)
+from ...checking import (PREPROCESSED, CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C,
+                         audit_object, build, check_preprocessed, math_calls, preprocess_command,
+                         preprocess_failed, read_preprocessed, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
@@ -251,21 +251,25 @@ class EplbTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
+        # one sandbox job: the rules preprocessed alone (policy.i); that text compiled alone with
+        # C linkage (for the audit), and inside the template (the library the pipeline runs)
+        (workdir / GRAMMAR.file).write_text(source)
+        (workdir / "rules_audit.cpp").write_text(f'#include "eplb_policy.hpp"\nextern "C" {{\n#include "{PREPROCESSED}"\n}}\n')
+        (workdir / "eplb_rules.cpp").write_text(self.full_source(f'#include "{PREPROCESSED}"\n'))
+        flags = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-fPIC", f"-I{self._share()}"]
+        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
+                     ("compile", [*flags, "-c", "rules_audit.cpp", "-o", "rules_audit.o"]),
+                     ("compile", [*flags, "-shared", "eplb_rules.cpp", "-o", "eplb_rules.so"])],
+                    workdir, ro=[self._share()], timeout_s=180)
+        if job.failed == "preprocess":
+            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            checked = check_source(source, GRAMMAR, workdir, self._macros(workdir))
+            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
+            checked = check_preprocessed(pre, GRAMMAR, self._macros(workdir))
         except CheckFailed as e:
             return failed("static", str(e))
-        # the rules alone, with C linkage, for the audit; and the library the pipeline runs
-        (workdir / "rules_audit.cpp").write_text(f'#include "eplb_policy.hpp"\nextern "C" {{\n{checked.text}}}\n')
-        (workdir / "eplb_rules.cpp").write_text(self.full_source(checked.text))
-        flags = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-fPIC", f"-I{self._share()}"]
-        script = " && ".join(shlex.join(s) for s in (
-            [*flags, "-c", "rules_audit.cpp", "-o", "rules_audit.o"],
-            [*flags, "-shared", "eplb_rules.cpp", "-o", "eplb_rules.so"]))
-        r = sandbox.run(["/bin/sh", "-c", script], cwd=workdir, rw=[workdir], ro=[self._share()], timeout_s=180,
-                        mem_mb=2048, max_procs=16, profile="build")
-        if not r.ok:
-            return failed("compile", (r.stderr or r.reason).replace("rules_audit.cpp", "rules.cpp"))
+        if job.failed:
+            return failed("compile", job.stderr or job.reason)
         problems = audit_object(workdir / "rules_audit.o", LIBM, set(RULES), file="rules.cpp")
         if problems:
             return failed("audit", "\n".join(problems))
