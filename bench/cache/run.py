@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "py"))
 
-from policyforge.search.report import machine  # noqa: E402
+from policyforge.search.report import git_commit, machine  # noqa: E402
 from policyforge.tasks.cache import TASK_CLASS, pyref  # noqa: E402
 
 HEAVY = ("double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{\n"
@@ -150,7 +150,7 @@ def main() -> None:
     (here / "results.json").write_text(json.dumps({"machine": machine(), "command": cmd, "speed_per_cpu_s": rows,
                                                    "speed_per_wall_s": wall,
                                                    "baselines_cloudPhysicsIO_10pct": base}, indent=2))
-    lines = ["# bench/cache", "", f"Machine: {machine()}, pinned to one core  ", f"Command: `{cmd}`  ",
+    lines = ["# bench/cache", "", f"Machine: {machine()}, pinned to one core  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Load average at the start: {LOAD}", "",
              "## Requests per CPU second (best of 7, interleaved; unit object size, cache = 10 % of footprint)", ""]
@@ -188,6 +188,10 @@ def main() -> None:
               "priorities that do not read percentiles (tests/cache/test_pyref.py). Native LRU itself is only",
               "~10-16x the OrderedDict plugin here, so 20x that plugin would be above native LRU's own speed.", "",
               "The Python plugin paths are measured on the first 100,000 requests (they are too slow for more).",
+              "Every C path runs in pf-cachesim inside policyforge's sandbox, locked down once its plugin is",
+              "loaded, with the simulation loop in the calling thread (libCacheSim's loop of",
+              "simulate_with_multi_caches, same counts); a candidate's priority() is its own library,",
+              "preloaded beside the template's machinery (docs/cache.md).",
               "Wall-clock rates are in results.json (`speed_per_wall_s`).", "",
               "## Baselines on cloudPhysicsIO, 10 % of the footprint (miss ratio, lower is better)", "",
               "| policy | miss ratio |", "|---|---|"]

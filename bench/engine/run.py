@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "py"))
 sys.path.insert(0, str(ROOT / "tests" / "engine"))
 
 from policyforge.search.controller import Controller, RunConfig  # noqa: E402
-from policyforge.search.report import machine  # noqa: E402
+from policyforge.search.report import git_commit, machine  # noqa: E402
 
 
 def measure(task: str, options: dict, workers: int, rounds: int, per_round: int) -> dict:
@@ -64,7 +64,7 @@ def main() -> None:
     (here / "results.json").write_text(json.dumps({"machine": machine(), "command": cmd, "task": a.task,
                                                    "options": opts, "results": results}, indent=2))
     lines = [f"# bench/engine — {a.task} task, offline generator",
-             "", f"Machine: {machine()}  ", f"Command: `{cmd}`  ",
+             "", f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              "| workers | candidates | wall s | cand/min | check s/cand | eval s/cand | gen s/cand | bookkeeping s/cand | engine overhead |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -29,8 +29,8 @@ from .parse import (CheckFailed, Preprocessed, parse, preprocess, preprocess_com
 from .rules import check
 
 __all__ = ["Call", "CheckFailed", "Checked", "Function", "Grammar", "HELPERS_DOUBLE", "Param", "SCALAR_C",
-           "audit_object", "build", "check_preprocessed", "check_source", "math_calls", "preprocess_command",
-           "spliceable", "template_macros", "PREPROCESSED"]
+           "StageFailed", "audit_object", "build", "check_preprocessed", "check_source", "math_calls", "pipeline",
+           "preprocess_command", "spliceable", "template_macros", "PREPROCESSED"]
 
 PREPROCESSED = "policy.i"   # the preprocessed candidate, in the work directory
 
@@ -88,6 +88,41 @@ def build(steps: list[tuple[str, list[str]]], workdir: Path, ro: list[Path] = ()
     except OSError:
         err = ""
     return Build(steps[step][0], err or r.stderr, r.reason)
+
+
+class StageFailed(Exception):
+    """A candidate failed a stage of the pipeline: `stage` ("static", "compile", "audit") and the
+    feedback for the generator."""
+
+    def __init__(self, stage: str, feedback: str):
+        super().__init__(feedback)
+        self.stage, self.feedback = stage, feedback
+
+
+def pipeline(source: str, grammar: Grammar, workdir: Path, compile_steps: list[tuple[str, list[str]]],
+             audit: tuple[str, set[str], set[str]], macros: frozenset[str], ro: list[Path] = (),
+             timeout_s: float = 120) -> Checked:
+    """The checking pipeline, for any template: write the candidate to workdir/<grammar.file>;
+    in one sandbox job preprocess it alone into policy.i and run `compile_steps` (units that
+    #include policy.i); then parse and check policy.i, and audit the object `audit` names
+    (path in workdir, allowed undefined symbols, the holes' symbol names). Raises StageFailed."""
+    (workdir / grammar.file).write_text(source)
+    job = build([("preprocess", preprocess_command(grammar, PREPROCESSED)), *compile_steps], workdir, ro=ro,
+                timeout_s=timeout_s)
+    if job.failed == "preprocess":
+        raise StageFailed("static", str(preprocess_failed(job.stderr, job.reason, grammar)))
+    try:
+        pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), grammar)
+        checked = check_preprocessed(pre, grammar, macros)
+    except CheckFailed as e:
+        raise StageFailed("static", str(e)) from None
+    if job.failed:        # the grammar's messages come first; then the compiler's
+        raise StageFailed("compile", job.stderr or job.reason)
+    obj, allowed, holes = audit
+    problems = audit_object(workdir / obj, allowed, holes, file=grammar.file)
+    if problems:
+        raise StageFailed("audit", "\n".join(problems))
+    return checked
 
 
 _macro_cache: dict[str, frozenset[str]] = {}

@@ -16,10 +16,15 @@ from ..task import CheckOutcome, Task
 from .database import Store
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The checkout's commit, marked when the tree has uncommitted changes."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+        here = Path(__file__).parent
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=here, timeout=5).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=here, timeout=5).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -159,7 +164,7 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
             exported = {"error": f"winner no longer passes the check: {check.feedback[:300]}"}
     summary = {
         "run": str(out_dir), "task": task.name, "score_label": task.score_label,
-        "command": command, "commit": _git_commit(), "machine": machine(),
+        "command": command, "commit": git_commit(), "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "candidates": len(cands), "status": status_counts,
         "cost_usd": store.total_cost(),

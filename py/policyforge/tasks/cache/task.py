@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ... import sandbox
-from ...checking import (PREPROCESSED, CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C,
-                         audit_object, build, check_preprocessed, math_calls, preprocess_command,
-                         preprocess_failed, read_preprocessed, template_macros)
+from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, build,
+                         math_calls, pipeline, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
@@ -451,27 +450,17 @@ class CacheTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
-        # one sandbox job: the candidate preprocessed alone (policy.i), then its unit (the policy
-        # header and exactly that text) compiled into a library of its own; checked below
-        (workdir / GRAMMAR.file).write_text(source)
+        # the candidate's unit: the policy header and exactly the checked text, compiled into a
+        # library of its own (linked by ld itself: its libm calls resolve in the process that
+        # loads it, which has libm; the gcc driver would add ~8 ms a candidate)
         (workdir / "unit.c").write_text(f'#include "{POLICY_HEADER}"\n#include "{PREPROCESSED}"\n')
-        # (the library is linked by ld itself: its libm calls resolve in the process that loads it,
-        # which has libm; the gcc driver would add ~8 ms a candidate)
-        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
-                     ("compile", ["gcc", "-pipe", *CFLAGS, *self._includes(), "-c", "unit.c", "-o", "unit.o"]),
-                     ("link", ["ld", "-shared", "unit.o", "-o", "priority.so"])], workdir, ro=self._include_dirs())
-        if job.failed == "preprocess":
-            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
-            checked = check_preprocessed(pre, GRAMMAR, self._macros(workdir))
-        except CheckFailed as e:
-            return failed("static", str(e))
-        if job.failed:
-            return failed("compile", job.stderr or job.reason)
-        problems = audit_object(workdir / "unit.o", LIBM, {"priority"})
-        if problems:
-            return failed("audit", "\n".join(problems))
+            checked = pipeline(source, GRAMMAR, workdir, [
+                ("compile", ["gcc", "-pipe", *CFLAGS, *self._includes(), "-c", "unit.c", "-o", "unit.o"]),
+                ("link", ["ld", "-shared", "unit.o", "-o", "priority.so"])],
+                audit=("unit.o", LIBM, {"priority"}), macros=self._macros(workdir), ro=self._include_dirs())
+        except StageFailed as e:
+            return failed(e.stage, e.feedback)
         flags = feature_flags(checked.reads)
         check = CheckOutcome(True, "ok", "", workdir / "priority.so", checked_source=checked.text,
                              info={"features": flags, "machinery": self.machinery(flags, workdir)})

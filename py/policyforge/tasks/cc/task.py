@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import sandbox
-from ...checking import (PREPROCESSED, Call, CheckFailed, Function, Grammar, Param, audit_object, build,
-                         check_preprocessed, preprocess_command, preprocess_failed, read_preprocessed,
-                         template_macros)
+from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
 
@@ -288,29 +286,19 @@ class CCTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
-        # one sandbox job: the policy preprocessed alone (policy.i); that text in the BPF
-        # template (clang), and alone for x86 with the header's policy side (for the audit)
+        # the checked text in the BPF template (clang), and alone for x86 with the header's
+        # policy side (for the audit)
         name = self.cc_name(workdir)
         obj = workdir / f"{name}.bpf.o"
-        (workdir / GRAMMAR.file).write_text(source)
         (workdir / "cc.bpf.c").write_text(self.full_source(f'#include "{PREPROCESSED}"\n'))
         (workdir / "audit.c").write_text(AUDIT_PRELUDE + f'#include "{PREPROCESSED}"\n')
-        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
-                     ("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]),
-                     ("compile", ["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o",
-                                  "audit.o"])], workdir, ro=[self.bpf_dir])
-        if job.failed == "preprocess":
-            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
-            checked = check_preprocessed(pre, GRAMMAR, self._macros())
-        except CheckFailed as e:
-            return failed("static", str(e))
-        if job.failed:
-            return failed("compile", job.stderr or job.reason)
-        problems = audit_object(workdir / "audit.o", set(), {"policy_cong_control"})
-        if problems:
-            return failed("audit", "\n".join(problems))
+            checked = pipeline(source, GRAMMAR, workdir, [
+                ("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]),
+                ("compile", ["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o", "audit.o"])],
+                audit=("audit.o", set(), {"policy_cong_control"}), macros=self._macros(), ro=[self.bpf_dir])
+        except StageFailed as e:
+            return failed(e.stage, e.feedback)
         ok, log = self.register(obj)
         self.unregister(name)
         if not ok:

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from ... import sandbox
-from ...checking import (PREPROCESSED, CheckFailed, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C,
-                         audit_object, build, check_preprocessed, math_calls, preprocess_command,
-                         preprocess_failed, read_preprocessed, template_macros)
+from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, math_calls,
+                         pipeline, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
 from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
@@ -251,28 +250,19 @@ class EplbTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
-        # one sandbox job: the rules preprocessed alone (policy.i); that text compiled alone with
-        # C linkage (for the audit), and inside the template (the library the pipeline runs)
-        (workdir / GRAMMAR.file).write_text(source)
+        # the checked text compiled alone with C linkage (for the audit), and inside the template
+        # (the library the pipeline runs)
         (workdir / "rules_audit.cpp").write_text(f'#include "eplb_policy.hpp"\nextern "C" {{\n#include "{PREPROCESSED}"\n}}\n')
         (workdir / "eplb_rules.cpp").write_text(self.full_source(f'#include "{PREPROCESSED}"\n'))
         flags = ["g++", "-std=c++17", "-O3", "-Wall", "-Werror", "-fPIC", f"-I{self._share()}"]
-        job = build([("preprocess", preprocess_command(GRAMMAR, PREPROCESSED)),
-                     ("compile", [*flags, "-c", "rules_audit.cpp", "-o", "rules_audit.o"]),
-                     ("compile", [*flags, "-shared", "eplb_rules.cpp", "-o", "eplb_rules.so"])],
-                    workdir, ro=[self._share()], timeout_s=180)
-        if job.failed == "preprocess":
-            return failed("static", str(preprocess_failed(job.stderr, job.reason, GRAMMAR)))
         try:
-            pre = read_preprocessed((workdir / PREPROCESSED).read_text(errors="replace"), GRAMMAR)
-            checked = check_preprocessed(pre, GRAMMAR, self._macros(workdir))
-        except CheckFailed as e:
-            return failed("static", str(e))
-        if job.failed:
-            return failed("compile", job.stderr or job.reason)
-        problems = audit_object(workdir / "rules_audit.o", LIBM, set(RULES), file="rules.cpp")
-        if problems:
-            return failed("audit", "\n".join(problems))
+            checked = pipeline(source, GRAMMAR, workdir, [
+                ("compile", [*flags, "-c", "rules_audit.cpp", "-o", "rules_audit.o"]),
+                ("compile", [*flags, "-shared", "eplb_rules.cpp", "-o", "eplb_rules.so"])],
+                audit=("rules_audit.o", LIBM, set(RULES)), macros=self._macros(workdir), ro=[self._share()],
+                timeout_s=180)
+        except StageFailed as e:
+            return failed(e.stage, e.feedback)
         so = workdir / "eplb_rules.so"
         probe = sandbox.run([str(native_path("bin", "pf-eplb-run")), "--probe", "--rules", str(so), "--windows",
                              str(self.probe_raw), "--count", str(self.probe_shape[0]), "--layers",
