@@ -613,16 +613,20 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
         max_output: int = 1 << 20, ro: Iterable[str | Path] = (), rw: Iterable[str | Path] = (),
         profile: str = "run", tmp_mb: int = 64, fsize_mb: int = 256, proc: bool = True) -> SandboxResult:
     """Run ``argv`` in the sandbox and wait for it. Never raises for the job's misbehaviour;
-    raises :class:`Interrupted` after :func:`interrupt` and :class:`SandboxError` when the
-    sandbox cannot work at all.
+    raises :class:`Interrupted` after :func:`interrupt`, and :class:`SandboxError` when the
+    sandbox cannot work at all or the program is missing (the machine's problem, not a
+    candidate's).
 
     ``ro`` / ``rw``: paths the job sees read-only / writable (writable ones are handed to the
     job's uid). The job's program directory and ``cwd`` are added read-only when needed.
     ``profile``: "build" for compilers, "run" for everything else (see native/sandbox)."""
     data = stdin.encode() if isinstance(stdin, str) else stdin
+    _require_tools()
     prog = Path(argv[0])
-    if prog.is_absolute() and not prog.exists() or not prog.is_absolute() and shutil.which(argv[0]) is None:
-        return SandboxResult(None, "", "", 0.0, reason=f"could not start {argv[0]}: no such program")
+    if prog.is_absolute() and not prog.exists():
+        raise SandboxError(f"{argv[0]} does not exist")
+    if not prog.is_absolute() and shutil.which(argv[0]) is None:
+        raise SandboxError(f"{argv[0]} is not installed: run `make deps`")
     job = Job(argv, timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb, max_procs=max_procs, cwd=cwd,
               env=env, ro=ro, rw=rw, profile=profile, tmp_mb=tmp_mb, stdin_data=data, fsize_mb=fsize_mb, proc=proc)
     return job.finish(max_output)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from policyforge import sandbox
 from policyforge.search.controller import Controller, RunConfig
 
@@ -42,8 +44,10 @@ def test_sandbox_reports_signals_and_exit_codes():
     assert sandbox.run(["sh", "-c", "exit 3"], timeout_s=5).reason == "exit status 3"
     ok = sandbox.run(["echo", "hi"], timeout_s=5)
     assert ok.ok and ok.stdout == "hi\n" and ok.reason == ""
-    missing = sandbox.run(["/nonexistent/prog"], timeout_s=5)
-    assert not missing.ok and "could not start" in missing.reason
+    with pytest.raises(sandbox.SandboxError, match="/nonexistent/prog does not exist"):
+        sandbox.run(["/nonexistent/prog"], timeout_s=5)
+    with pytest.raises(sandbox.SandboxError, match="no-such-compiler is not installed: run `make deps`"):
+        sandbox.run(["no-such-compiler"], timeout_s=5)
 
 
 def test_hostile_candidates_are_contained_and_recorded(tmp_path):
@@ -84,3 +88,18 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and needle in lines[0], (args, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_a_machine_without_the_sandbox_gets_one_line_and_no_run(tmp_path):
+    """No bubblewrap on PATH: nothing may run unsandboxed; the run stops with one clear line."""
+    (tmp_path / "good.c").write_text("double f(double x) { return x; }\n")
+    env = dict(cli_env(), PATH="/nonexistent")
+    for args in (["check", "toytask:ToyTask", "good.c"],
+                 ["run", "toytask:ToyTask", "--rounds", "1", "--candidates-per-round", "2", "--out", "r"]):
+        r = subprocess.run([sys.executable, "-m", "policyforge", *args], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=120)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+        errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
+        assert errors == ["policyforge: error: bubblewrap (bwrap) is not installed: run `make deps`"], r.stderr
+        assert r.stderr.strip().splitlines()[-1] == errors[0]

@@ -164,6 +164,9 @@ class Controller:
                 sandbox.interrupt()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise KeyboardInterrupt from None
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)   # start no more, finish the running
+                raise
             pool.shutdown(wait=True)
             self._verify_winner()
         finally:
@@ -255,6 +258,8 @@ class Controller:
         t0 = time.monotonic()
         try:
             self._check_and_evaluate(cid, best_score, t0)
+        except TaskError:
+            raise                # the machine cannot check or run anything (a missing tool): stop
         except Exception as e:  # a bug in a task must not take the run down
             tb = traceback.format_exc()
             with open(self.out / "run.log", "a") as f:
