@@ -121,31 +121,39 @@ def _find_hierarchies() -> dict[str, _Hierarchy]:
                 continue
             if fstype == "cgroup" and ctrl in opts:
                 base, v2 = Path(mnt) / own.get(ctrl, "/").lstrip("/"), False
+                bases = [base]
             elif fstype == "cgroup2":
-                base, v2 = Path(mnt) / own.get("", "/").lstrip("/"), True
-                try:
-                    if ctrl not in (base / "cgroup.controllers").read_text().split():
-                        continue
-                except OSError:
-                    continue
+                # our own cgroup first; under cgroup v2 a cgroup that holds processes cannot
+                # hand controllers down, so then the hierarchy's root
+                bases = [Path(mnt) / own.get("", "/").lstrip("/"), Path(mnt)]
+                v2 = True
             else:
                 continue
-            parent = base / "policyforge"
-            try:
-                parent.mkdir(exist_ok=True)
-                if v2:
-                    (parent / "cgroup.subtree_control").write_text(f"+{ctrl}")
-                probe = parent / f"probe-{os.getpid()}"
-                probe.mkdir(exist_ok=True)
-                usable = (probe / ("pids.max" if ctrl == "pids" else
-                                   "memory.max" if v2 else "memory.limit_in_bytes")).exists()
-                probe.rmdir()
-            except OSError:
-                continue
-            if usable:
-                found[ctrl] = _Hierarchy(ctrl, parent, v2)
-                _remove_stale(parent)
+            for base in bases:
+                parent = _usable_parent(base, ctrl, v2)
+                if parent is not None:
+                    found[ctrl] = _Hierarchy(ctrl, parent, v2)
+                    _remove_stale(parent)
+                    break
     return found
+
+
+def _usable_parent(base: Path, ctrl: str, v2: bool) -> Path | None:
+    """base/policyforge, if job cgroups made under it get the controller's limit files."""
+    parent = base / "policyforge"
+    try:
+        if v2 and ctrl not in (base / "cgroup.controllers").read_text().split():
+            return None
+        parent.mkdir(exist_ok=True)
+        if v2:
+            (parent / "cgroup.subtree_control").write_text(f"+{ctrl}")
+        probe = parent / f"probe-{os.getpid()}"
+        probe.mkdir(exist_ok=True)
+        usable = (probe / ("pids.max" if ctrl == "pids" else "memory.max" if v2 else "memory.limit_in_bytes")).exists()
+        probe.rmdir()
+    except OSError:
+        return None
+    return parent if usable else None
 
 
 def _remove_stale(parent: Path) -> None:
