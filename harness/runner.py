@@ -190,8 +190,18 @@ class Dumbbell:
     def _exec(self, ns: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, **kw)
 
-    def snd(self, argv: list[str], host: int = 0, **kw) -> subprocess.CompletedProcess:
-        return self._exec(self.snd_hosts[host], argv, **kw)
+    def snd(self, argv: list[str], host: int = 0, timeout: float | None = None) -> subprocess.CompletedProcess:
+        """Run argv on a sender host to its end; tracked like the receivers, so that leaving the
+        dumbbell (also on Ctrl-C, while another thread waits here) kills it."""
+        p = subprocess.Popen(["ip", "netns", "exec", self.snd_hosts[host], *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
     def spawn_rcv(self, argv: list[str], host: int = 0) -> subprocess.Popen:
         p = subprocess.Popen(["ip", "netns", "exec", self.rcv_hosts[host], *argv], stdout=subprocess.DEVNULL,

@@ -139,6 +139,9 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
     time.sleep(0.3)
     linkem = subprocess.run(["pgrep", "-f", f"--dev-a pfa{child.pid}x"], capture_output=True, text=True).stdout
     assert linkem.split() == []
+    # nor the iperf3 client, whose thread was waiting for it (left behind, it spun at full CPU)
+    clients = subprocess.run(["pgrep", "-f", "iperf3 -c .* -t 20 -C cubic"], capture_output=True, text=True).stdout
+    assert clients.split() == []
 
 
 def _netns_names():
