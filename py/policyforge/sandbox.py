@@ -241,33 +241,26 @@ class _JobCgroups:
             time.sleep(pause)
             pause = min(2 * pause, 0.02)
 
-    def fork_refusals(self) -> int:
-        """How often the pids limit refused a fork."""
-        if "pids" not in self.dirs:
+    def _count(self, ctrl: str, v1_file: str, v2_file: str, key: str) -> int:
+        """A counter of the job's cgroup: the value of `key` in a 'key value' lines file."""
+        if ctrl not in self.dirs:
             return 0
-        d, _ = self.dirs["pids"]
+        d, v2 = self.dirs[ctrl]
         try:
-            for line in (d / "pids.events").read_text().splitlines():
-                key, _, val = line.partition(" ")
-                if key == "max":
+            for line in (d / (v2_file if v2 else v1_file)).read_text().splitlines():
+                name, _, val = line.partition(" ")
+                if name == key:
                     return int(val)
         except (OSError, ValueError):
             pass
         return 0
 
+    def fork_refusals(self) -> int:
+        """How often the pids limit refused a fork."""
+        return self._count("pids", "pids.events", "pids.events", "max")
+
     def oom_killed(self) -> bool:
-        if "memory" not in self.dirs:
-            return False
-        d, v2 = self.dirs["memory"]
-        try:
-            text = (d / ("memory.events" if v2 else "memory.oom_control")).read_text()
-        except OSError:
-            return False
-        for line in text.splitlines():
-            key, _, val = line.partition(" ")
-            if key == "oom_kill" and val.strip().isdigit() and int(val) > 0:
-                return True
-        return False
+        return self._count("memory", "memory.oom_control", "memory.events", "oom_kill") > 0
 
     @property
     def limits_memory(self) -> bool:
@@ -296,7 +289,7 @@ def _native_bin() -> Path:
     return native_path("bin", "pf-sandbox-exec").parent
 
 
-def _base_view(proc: bool = True) -> list[str]:
+def _base_view() -> list[str]:
     """/usr and the merged-/usr links, the dynamic loader's cache, /etc/alternatives, /proc
     (of the job's own pid namespace; clang reads /proc/self), /dev/null (a private /tmp is
     added by the caller)."""
@@ -312,9 +305,7 @@ def _base_view(proc: bool = True) -> list[str]:
     for f in ("/etc/ld.so.cache", "/etc/alternatives"):
         if Path(f).exists():
             args += ["--ro-bind", f, f]
-    if proc:
-        args += ["--proc", "/proc"]
-    args += ["--tmpfs", "/dev", "--dev-bind", "/dev/null", "/dev/null"]
+    args += ["--proc", "/proc", "--tmpfs", "/dev", "--dev-bind", "/dev/null", "/dev/null"]
     return args
 
 
@@ -382,8 +373,7 @@ class Job:
                  mem_mb: int = 2048, max_procs: int = 32, cwd: str | Path | None = None,
                  env: dict[str, str] | None = None, ro: Iterable[str | Path] = (),
                  rw: Iterable[str | Path] = (), profile: str = "run", tmp_mb: int = 64,
-                 stdin_data: bytes | None = None, binary: bool = False, fsize_mb: int = 256,
-                 proc: bool = True):
+                 stdin_data: bytes | None = None, binary: bool = False, fsize_mb: int = 256):
         if _interrupted.is_set():
             raise Interrupted()
         _require_tools()
@@ -427,7 +417,7 @@ class Job:
                  "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
         for k, v in env.items():
             bwrap += ["--setenv", k, v]
-        bwrap += _base_view(proc) + ["--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
+        bwrap += _base_view() + ["--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
         bwrap += _binds(ro_paths, rw_paths)
         if cwd is not None:
             bwrap += ["--chdir", str(Path(cwd).resolve())]
@@ -619,7 +609,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
         mem_mb: int = 2048, max_procs: int = 32, cwd: str | Path | None = None,
         env: dict[str, str] | None = None, stdin: str | bytes | None = None,
         max_output: int = 1 << 20, ro: Iterable[str | Path] = (), rw: Iterable[str | Path] = (),
-        profile: str = "run", tmp_mb: int = 64, fsize_mb: int = 256, proc: bool = True) -> SandboxResult:
+        profile: str = "run", tmp_mb: int = 64, fsize_mb: int = 256) -> SandboxResult:
     """Run ``argv`` in the sandbox and wait for it. Never raises for the job's misbehaviour;
     raises :class:`Interrupted` after :func:`interrupt`, and :class:`SandboxError` when the
     sandbox cannot work at all or the program is missing (the machine's problem, not a
@@ -636,7 +626,7 @@ def run(argv: list[str], *, timeout_s: float = 60.0, cpu_s: float | None = None,
     if not prog.is_absolute() and shutil.which(argv[0]) is None:
         raise SandboxError(f"{argv[0]} is not installed: run `make deps`")
     job = Job(argv, timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb, max_procs=max_procs, cwd=cwd,
-              env=env, ro=ro, rw=rw, profile=profile, tmp_mb=tmp_mb, stdin_data=data, fsize_mb=fsize_mb, proc=proc)
+              env=env, ro=ro, rw=rw, profile=profile, tmp_mb=tmp_mb, stdin_data=data, fsize_mb=fsize_mb)
     return job.finish(max_output)
 
 

@@ -4,7 +4,8 @@ left an orphan, and `%:include "/etc/shadow"` put its first line into the compil
 feedback, the store and the repair prompt.
 
 Now the preprocessor runs on the candidate alone with -nostdinc, in a sandbox whose file
-system is /usr and nothing else; compilers run in the sandbox too, with memory, CPU and time
+system is /usr, its own /proc and the candidate's directory; any included file is rejected;
+compilers run in the sandbox too, with memory, CPU and time
 limits. Every such candidate fails at once, with a message about its own text."""
 import time
 

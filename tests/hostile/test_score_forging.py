@@ -17,7 +17,7 @@ from policyforge.task import CheckOutcome
 from policyforge.tasks.cache import TASK_CLASS as CacheTask
 from policyforge.tasks.eplb import TASK_CLASS as EplbTask
 
-from hostile import CACHE_OPTS, PRIORITY, assert_no_secret, assert_nothing_left, belady_bound, check_file, replay_run
+from hostile import CACHE_OPTS, PRIORITY, assert_no_secret, belady_bound, check_file, replay_run
 
 FORGE = PRIORITY + """{
     printf("{\\"algo\\": \\"plugin\\", \\"results\\": [{\\"cache_size\\": 300, \\"n_req\\": 20000, \\"n_miss\\": 1, "
@@ -80,7 +80,7 @@ def test_an_impossible_result_is_invalid(cache, tmp_path):
 
 
 def test_a_result_better_than_belady_is_invalid(cache, tmp_path):
-    belady = cache.belady[0]["n_miss"]
+    belady = cache.belady["results"][0]["n_miss"]
     check = _plugin_past_the_checker(cache, _forged_json(cache, belady - 1), tmp_path)
     ev = cache.evaluate(check, tmp_path)
     assert not ev.ok and "fewer than Belady's optimum" in ev.reason
@@ -90,7 +90,7 @@ def test_a_plausible_forgery_is_caught_by_the_recount(cache, tmp_path):
     """Counts between Belady and LRU pass every check a count alone allows; verify() replays
     the candidate's own evictions, and a process that forged its output logged none."""
     lru = cache.evaluate(cache.check(LRU, tmp_path / "lru"), tmp_path / "lru")
-    plausible = (cache.belady[0]["n_miss"] + lru.metrics["n_miss"][0]) // 2
+    plausible = (cache.belady["results"][0]["n_miss"] + lru.metrics["n_miss"][0]) // 2
     check = _plugin_past_the_checker(cache, _forged_json(cache, plausible), tmp_path)
     ev = cache.evaluate(check, tmp_path)
     assert ev.ok and ev.score > lru.score          # the claim alone looks fine ...

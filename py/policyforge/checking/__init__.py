@@ -10,7 +10,7 @@ policy.i), so what was checked is what runs; compiling before checking runs no c
 (the compiler only reads it, in the sandbox), and one job instead of two is half the sandbox's
 cost. A task declares a :class:`Grammar` for its holes; :func:`check_preprocessed` returns the
 checked text with what it reads, or raises :class:`CheckFailed` whose message is the feedback
-for repair. :func:`check_source` does the same for a text alone (its own preprocessing job).
+for repair; :func:`pipeline` runs the whole sequence for a task.
 """
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ from .. import sandbox
 from ..task import TaskError
 from .audit import audit_object
 from .grammar import Call, Function, Grammar, Param, HELPERS_DOUBLE, SCALAR_C, math_calls
-from .parse import (CheckFailed, Preprocessed, parse, preprocess, preprocess_command, preprocess_failed,
-                    read_preprocessed, spliceable)
+from .parse import CheckFailed, Preprocessed, parse, preprocess_command, preprocess_failed, read_preprocessed
 from .rules import check
 
 __all__ = ["Call", "CheckFailed", "Checked", "Function", "Grammar", "HELPERS_DOUBLE", "Param", "SCALAR_C",
-           "StageFailed", "audit_object", "build", "check_preprocessed", "check_source", "math_calls", "pipeline",
-           "preprocess_command", "spliceable", "template_macros", "PREPROCESSED"]
+           "StageFailed", "audit_object", "build", "check_preprocessed", "math_calls", "pipeline",
+           "preprocess_command", "template_macros", "PREPROCESSED"]
 
 PREPROCESSED = "policy.i"   # the preprocessed candidate, in the work directory
 
@@ -52,14 +51,6 @@ def check_preprocessed(pre: Preprocessed, grammar: Grammar, macros: frozenset[st
     if result.errors:
         raise CheckFailed("\n".join(result.errors))
     return Checked(pre, result.reads, result.calls)
-
-
-def check_source(source: str, grammar: Grammar, workdir: Path,
-                 macros: frozenset[str] = frozenset()) -> Checked:
-    """Write the candidate to workdir/<grammar.file> (for the reader), preprocess it in a job of
-    its own, parse and check it."""
-    (Path(workdir) / grammar.file).write_text(source)
-    return check_preprocessed(preprocess(source, grammar), grammar, macros)
 
 
 @dataclasses.dataclass

@@ -1,23 +1,21 @@
 """From a candidate's text to an AST: preprocess it alone in the sandbox, then parse it with
 pycparser.
 
-The preprocessor runs with -nostdinc in a sandbox that shows it /usr and nothing else (the
-candidate comes on its standard input): an #include (also spelled %:include, or through a macro) can name no file
-that holds a secret, cannot block on /dev/stdin or fill memory from /dev/zero, and any text it
-brings in from another file is rejected here. Comments, line continuations, macros and
-digraphs are resolved by the real preprocessor, so the parser sees the tokens the compiler
-will see; and the text the compiler gets afterwards is exactly this preprocessed text (see
-:func:`spliceable`), not the candidate's original.
+The preprocessor runs with -nostdinc in a sandbox that shows it /usr, its own /proc and the
+candidate's directory, nothing else: an #include (also spelled %:include, or through a macro)
+can name no file that holds a secret and cannot block on /dev/stdin or fill memory from
+/dev/zero, and any text it brings in from another file, even an empty one, is rejected here.
+Comments, line continuations, macros and digraphs are resolved by the real preprocessor, so
+the parser sees the tokens the compiler will see; and the compiler gets exactly this
+preprocessed text (the task's units #include it), not the candidate's original.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 from pycparser import c_ast, c_parser
 
-from .. import sandbox
 from .grammar import Grammar
 
 LINEMARKER = re.compile(r'^#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"(.*)$')
@@ -37,9 +35,6 @@ class Preprocessed:
     parser_text: str   # what the C parser reads (C++ std:: names mapped, prelude prepended)
 
 
-STDIN = "<stdin>"
-
-
 def preprocess_command(grammar: Grammar, output: str) -> list[str]:
     """The real preprocessor on the candidate's file alone (<grammar.file> in the job's
     working directory), with no include path: run it in the sandbox."""
@@ -53,7 +48,7 @@ def preprocess_failed(stderr: str, reason: str, grammar: Grammar) -> CheckFailed
     msg = stderr.strip() or reason
     if "timeout" in reason or "out of memory" in reason:
         msg = f"{grammar.file}: the preprocessor did not finish ({reason}); #include is not allowed"
-    lines = msg.replace(f"{STDIN}:", f"{grammar.file}:").splitlines()
+    lines = msg.splitlines()
     if len(lines) > 12:
         lines = lines[:12] + [f"... ({len(lines) - 12} more lines)"]
     return CheckFailed("\n".join(lines))
@@ -62,17 +57,6 @@ def preprocess_failed(stderr: str, reason: str, grammar: Grammar) -> CheckFailed
 def read_preprocessed(text: str, grammar: Grammar) -> Preprocessed:
     """The preprocessor's output for the candidate, checked to hold nothing but its lines."""
     return Preprocessed(*_candidate_lines(text, grammar.file, grammar))
-
-
-def preprocess(source: str, grammar: Grammar, timeout_s: float = 20.0) -> Preprocessed:
-    """Preprocess a candidate in a sandbox job of its own (from its standard input, with no
-    /proc); tasks instead run preprocess_command() in their build job."""
-    lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
-    r = sandbox.run(["gcc", "-E", "-nostdinc", *lang, "-"], stdin=source, timeout_s=timeout_s, mem_mb=512,
-                    max_procs=8, profile="build", max_output=4 << 20, proc=False)
-    if not r.ok:
-        raise preprocess_failed(r.stderr, r.reason, grammar)
-    return Preprocessed(*_candidate_lines(r.stdout, STDIN, grammar))
 
 
 def _candidate_lines(out: str, name: str, grammar: Grammar) -> tuple[str, str]:
@@ -175,9 +159,3 @@ def _line(pre: Preprocessed, number: int) -> str:
             return ln
         n += 1
     return ""
-
-
-def spliceable(pre: Preprocessed, template_name: str, resume_line: int) -> str:
-    """The checked text as it goes into a template: #line markers keep the compiler's messages
-    in the candidate's own line numbers, and the template's own numbering resumes after it."""
-    return f'{pre.text}#line {resume_line} "{template_name}"\n'

@@ -144,7 +144,7 @@ class CacheTask(Task):
         self.original_trace: traces.Trace | None = None
         self.oracle_trace: traces.Trace | None = None   # for Belady only
         self.screen_trace: traces.Trace | None = None
-        self.belady: list[dict] | None = None
+        self.belady: dict | None = None                  # Belady's result, when it applies
         self.shared: Path | None = None   # the run's shared directory, once prepared
         self._template: str | None = None
         self._objects: dict[int, Path] = {}  # PF_FEATURES -> the template's machinery, compiled
@@ -246,10 +246,11 @@ class CacheTask(Task):
             return fp
         return self._cached_json(trace, workdir, f"footprint{'-bytes' if self.opts['byte_miss'] else ''}", compute)
 
-    def _belady(self, workdir: Path) -> list[dict] | None:
-        """Belady's misses at each size, on the original trace (the oracle reads next-access
-        times), for object miss ratios: no policy can miss less. None when it does not apply."""
-        if self.oracle_trace is None or self.opts["byte_miss"]:
+    def _belady(self, workdir: Path) -> dict | None:
+        """Belady's result on the original trace (the oracle reads next-access times) at the
+        task's sizes, once per trace, sizes and size mode: the bound the reports show, and for
+        object miss ratios a floor no policy's count may go below. None without next-access times."""
+        if self.oracle_trace is None:
             return None
 
         def compute() -> dict:
@@ -257,10 +258,8 @@ class CacheTask(Task):
             if "error" in r:
                 raise TaskError(f"Belady's bound on {self.oracle_trace.path}: {r['error']}")
             return r
-        sizes = ",".join(map(str, self.sizes))
-        r = self._cached_json(self.oracle_trace, workdir, f"belady-{hashlib.sha256(sizes.encode()).hexdigest()[:8]}",
-                              compute)
-        return r.get("results")
+        key = hashlib.sha256(f"{self.sizes} {self.opts['byte_miss']}".encode()).hexdigest()[:8]
+        return self._cached_json(self.oracle_trace, workdir, f"belady-{key}", compute)
 
     def _simulate_command(self, trace: traces.Trace, algo_args: list[str],
                           sizes: list[int] | None = None) -> list[str]:
@@ -337,7 +336,8 @@ class CacheTask(Task):
                 if c["n_miss"] < self.n_obj or (self.opts["byte_miss"] and c["n_miss_byte"] < self.first_bytes):
                     return (f"{c['n_miss']} misses at size {size}, fewer than the {self.n_obj} first requests "
                             "that no cache can hit")
-                bound = self.belady[sizes.index(size)]["n_miss"] if self.belady and size in self.sizes else None
+                bound = (self.belady["results"][self.sizes.index(size)]["n_miss"]
+                         if self.belady and not self.opts["byte_miss"] and size in self.sizes else None)
                 if bound is not None and c["n_miss"] < bound:
                     return (f"{c['n_miss']} misses at size {size}, fewer than Belady's optimum ({bound}), "
                             "which no online policy can beat")
@@ -554,9 +554,8 @@ class CacheTask(Task):
 
         with ThreadPoolExecutor(2) as pool:
             out = list(pool.map(run, jobs))
-        if self.oracle_trace is not None:  # Belady needs next-access times: the original trace
-            out.append(Baseline("Belady", self._evaluation(self._simulate(self.oracle_trace, ["--algo", "belady"],
-                                                                          trusted=True), trusted=True), ranked=False))
+        if self.belady is not None:   # computed once in prepare(), on the original trace
+            out.append(Baseline("Belady", self._evaluation(self.belady, trusted=True), ranked=False))
         return out
 
     # --- deploy -------------------------------------------------------------------------

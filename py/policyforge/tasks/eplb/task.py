@@ -136,6 +136,7 @@ class EplbTask(Task):
         # pf-eplb-run reads raw float64 [W, L, E], from a directory of ours the sandbox may show
         inputs = workdir / "eplb-inputs"
         inputs.mkdir(exist_ok=True)
+        self._loads: dict[Path, np.ndarray] = {}
         inputs.chmod(0o755)
         self.windows_raw = self._raw(win, inputs / "windows.f64")
         self.windows_shape = win.shape
@@ -145,11 +146,12 @@ class EplbTask(Task):
         self.probe_raw = self._raw(probe, inputs / "probe-windows.f64")
         self.probe_shape = probe.shape
 
-    @staticmethod
-    def _raw(win: np.ndarray, path: Path) -> Path:
+    def _raw(self, win: np.ndarray, path: Path) -> Path:
+        """`win` for pf-eplb-run as raw float64 at `path`; kept in memory too, for scoring."""
         tmp = path.with_suffix(".tmp")
         np.ascontiguousarray(win, dtype=np.float64).tofile(tmp)
         tmp.replace(path)
+        self._loads[path] = win
         return path
 
     def _plan_native(self, rules: Path | None, raw: Path, shape: tuple, timed: int, timeout: float) -> dict:
@@ -194,8 +196,7 @@ class EplbTask(Task):
             return {"valid": False, "reason": (res.reason or "the runner stopped early") + (f": {tail}" if tail else "")}
         if problem:
             return {"valid": False, "reason": f"invalid: {problem}"}
-        win = np.fromfile(raw, dtype=np.float64).reshape(shape)
-        scored = metrics.score_plans(win, plans, R, o["gpus"])
+        scored = metrics.score_plans(self._loads[raw], plans, R, o["gpus"])
         if "reason" in scored:
             return {"valid": False, "reason": f"invalid: {scored['reason']}"}
         if times:
