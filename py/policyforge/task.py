@@ -10,6 +10,7 @@ Adding a domain touches no engine file: the registry finds it by its package nam
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -29,6 +30,30 @@ class Option:
     default: Any
     help: str
     parse: Callable[[str], Any] = str
+
+
+def number(kind: Callable[[str], Any] = float, *, min: float | None = None, above: float | None = None,
+           max: float | None = None) -> Callable[[str], Any]:
+    """A parser for a numeric option: `kind` (int or float), finite, and within the bounds
+    given (`min` inclusive, `above` exclusive, `max` inclusive). Its ValueError says which
+    bound a value broke, so `-o timeout_s=-1` is refused in one line instead of timing out
+    every run after -1 s."""
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        if min is not None and v < min:
+            raise ValueError(f"must be at least {min:g}")
+        if above is not None and v <= above:
+            raise ValueError(f"must be greater than {above:g}")
+        if max is not None and v > max:
+            raise ValueError(f"must be at most {max:g}")
+        return v
+    parse.__name__ = kind.__name__     # `policyforge tasks` shows the option's type
+    return parse
 
 
 @dataclasses.dataclass

@@ -27,7 +27,7 @@ from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param,
                          math_calls, pipeline, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
 from . import traces
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -127,8 +127,8 @@ class CacheTask(Task):
         Option("cache_size", "0.1", "cache sizes as fractions of the footprint (comma list)"),
         Option("byte_miss", False, "score byte miss ratio and use object sizes", _bool),
         Option("screen", 1_000_000, "traces longer than this many requests are screened on a "
-               "prefix of that length first", int),
-        Option("timeout_s", 60.0, "wall-clock limit of one simulation", float),
+               "prefix of that length first (0: never)", number(int, min=0)),
+        Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
     ]
 

@@ -23,7 +23,7 @@ from typing import Any
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
 from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
 
 ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -129,13 +129,13 @@ class CCTask(Task):
     language = "c"
     score_label = "throughput / p95 delay (Mbit/s per ms)"
     options = [
-        Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", float),
-        Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", float),
+        Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", number(above=0)),
+        Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", number(min=0)),
         Option("trace", "", "Mahimahi trace for a variable-rate link (file, or 'lte' for harness/traces/lte.trace)"),
-        Option("queue_pkts", 0, "droptail queue in packets (0: one BDP)", int),
-        Option("loss", 0.0, "random loss on the data direction", float),
-        Option("duration_s", 4.0, "length of each iperf3 flow", float),
-        Option("flows", 1, "competing flows of the same scheme", int),
+        Option("queue_pkts", 0, "droptail queue in packets (0: one BDP)", number(int, min=0)),
+        Option("loss", 0.0, "random loss on the data direction (0 to 1)", number(min=0, max=1)),
+        Option("duration_s", 4.0, "length of each iperf3 flow", number(above=0)),
+        Option("flows", 1, "competing flows of the same scheme", number(int, min=1)),
         Option("score", "tput_over_p95", "tput_over_p95 | utilization | power (tput/mean delay) | neg_p95"),
         Option("seeds", "reno,delay", "which seeds start the search (reno, delay)"),
         Option("kmod", False, "also build the kernel module as a checker stage", _bool),

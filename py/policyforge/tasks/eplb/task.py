@@ -29,7 +29,7 @@ from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param,
                          pipeline, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
 from . import metrics, workloads
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -47,11 +47,7 @@ GRAMMAR = Grammar(
 LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
 
 
-def _shape(text: str) -> int:
-    v = int(text)
-    if v <= 0:
-        raise ValueError("must be positive")
-    return v
+_shape = number(int, min=1)
 
 
 class EplbTask(Task):
@@ -69,9 +65,9 @@ class EplbTask(Task):
         Option("groups", 8, "expert groups", _shape),
         Option("nodes", 4, "nodes", _shape),
         Option("gpus", 32, "GPUs", _shape),
-        Option("runtime_weight", 1e-5, "score penalty per millisecond of rebalance time (balancedness comes first)", float),
+        Option("runtime_weight", 1e-5, "score penalty per millisecond of rebalance time (balancedness comes first)", number(min=0)),
         Option("seed", 0, "synthetic workload seed", int),
-        Option("timeout_s", 120.0, "wall-clock limit of one evaluation", float),
+        Option("timeout_s", 120.0, "wall-clock limit of one evaluation", number(above=0)),
     ]
 
     def holes(self) -> list[ExprHole]:
