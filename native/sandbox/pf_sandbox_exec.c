@@ -65,6 +65,13 @@ static void set_rlimit(const char *spec) {
     rl.rlim_cur = strtoull(eq + 1, &end, 10);
     rl.rlim_max = *end == ':' ? strtoull(end + 1, &end, 10) : rl.rlim_cur;
     if (*end != '\0') die("bad --rlimit value", 0);
+    /* A limit may only tighten what the user's shell already set (`ulimit -v 4000000`): without
+     * CAP_SYS_RESOURCE a hard limit cannot be raised, and the tighter one holds anyway. */
+    struct rlimit now;
+    if (getrlimit(RLIMITS[i].resource, &now) == 0 && now.rlim_max != RLIM_INFINITY) {
+      if (rl.rlim_max > now.rlim_max) rl.rlim_max = now.rlim_max;
+      if (rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
+    }
     if (setrlimit(RLIMITS[i].resource, &rl) != 0) die("setrlimit", errno);
     return;
   }

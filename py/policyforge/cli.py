@@ -14,20 +14,26 @@ import logging
 import os
 import shlex
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from . import tasks
-from .search.controller import Controller, RunConfig
-from .search.database import Store
+from .search import generators
+from .search.controller import Controller, DiskFull, RunConfig, disk_error
+from .search.database import RunLock, Store, StoreError
 from .search.generators import GeneratorError
-from .task import TaskError
+from .task import TaskError, number
 
 
 class UsageError(Exception):
     pass
+
+
+class RunFailed(Exception):
+    """The run could not do its work (the generator failed, the disk filled): exit 1."""
 
 
 def _kv(items: list[str] | None) -> dict[str, str]:
@@ -83,60 +89,144 @@ def _print_table(summary: dict) -> None:
               + (" (all)" if summary["beats_all"] else ""))
 
 
+# options of `run` that a resumed run takes from its store (it continues the same search)
+FIXED_ON_RESUME = ("generator", "model", "price", "replay", "candidates_per_round", "seed", "budget_usd",
+                   "repairs", "islands", "option", "out")
+DEFAULTS = {"rounds": 8, "candidates_per_round": 16, "workers": 2, "seed": 0, "repairs": 3, "islands": 2}
+
+
+def _stored_config(run: Path) -> RunConfig:
+    store = Store.open(run / "store.sqlite", readonly=True)
+    try:
+        return RunConfig.from_json(store.meta("config"))
+    except (TypeError, ValueError, AttributeError) as e:
+        raise StoreError(f"{run}/store.sqlite holds an unreadable run configuration: {e}") from None
+    finally:
+        store.close()
+
+
+def _new_config(a: argparse.Namespace) -> RunConfig:
+    if not a.task:
+        raise UsageError("run needs a TASK (or --resume RUN)")
+    gen = a.generator or ("openai" if os.environ.get("OPENAI_API_KEY") else "offline")
+    if gen == "replay" and not a.replay:
+        raise UsageError("--generator replay needs --replay FILE")
+    value = {k: (getattr(a, k) if getattr(a, k) is not None else d) for k, d in DEFAULTS.items()}
+    return RunConfig(task=a.task, task_options=_kv(a.option), generator=gen, models=_models(a.model),
+                     budget_usd=a.budget_usd, replay_file=str(Path(a.replay).resolve()) if a.replay else None,
+                     prices=_prices(a.price), **value)
+
+
+def _created_dirs(path: Path) -> list[Path]:
+    """The directories that creating `path` makes, deepest first."""
+    out = []
+    p = path.absolute()
+    while not p.exists():
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _remove_created(out: Path, before: set[str], made: list[Path]) -> None:
+    """Undo a run that failed before storing anything: the entries of `out` that were not
+    there before it started, then the directories it made if they are empty. Nothing else:
+    the tool never deletes what it did not create."""
+    for name in set(os.listdir(out)) - before:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    for d in made:
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _stored_anything(out: Path) -> bool:
+    try:
+        store = Store.open(out / "store.sqlite", readonly=True)
+        try:
+            return bool(store.candidates() or store.baselines())
+        finally:
+            store.close()
+    except (StoreError, sqlite3.Error):
+        return False
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     if a.resume:
         out = Path(a.resume)
-        if not (out / "store.sqlite").exists():
+        given = [k for k in FIXED_ON_RESUME if getattr(a, k) not in (None, [], False)]
+        if given:
+            raise UsageError(f"--resume continues the stored run as it was configured; "
+                             f"drop --{given[0].replace('_', '-')}")
+        if not (out / "store.sqlite").is_file():
             raise UsageError(f"{out} holds no run to resume (no store.sqlite)")
-        cfg = RunConfig.from_json(Store(out / "store.sqlite").meta("config"))
+        cfg = _stored_config(out)
+        if a.task and a.task != cfg.task:
+            raise UsageError(f"{out} is a run of task {cfg.task}, not {a.task}")
         if a.rounds is not None:
             cfg.rounds = a.rounds
-        print(f"resuming {out}", file=sys.stderr)
+        if a.workers is not None:
+            cfg.workers = a.workers
+        fresh = False
     else:
-        if not a.task:
-            raise UsageError("run needs a TASK (or --resume RUN)")
-        task_opts = _kv(a.option)
-        tasks.load(a.task, **task_opts)  # validate options before creating anything
-        gen = a.generator
-        if gen is None:
-            gen = "openai" if os.environ.get("OPENAI_API_KEY") else "offline"
-            if gen == "offline":
-                print("policyforge: no OPENAI_API_KEY set: using the offline generator "
-                      "(program search, no network)", file=sys.stderr)
-        if gen == "replay" and not a.replay:
-            raise UsageError("--generator replay needs --replay FILE")
-        cfg = RunConfig(task=a.task, task_options=task_opts, generator=gen, models=_models(a.model),
-                        rounds=a.rounds if a.rounds is not None else 8,
-                        candidates_per_round=a.candidates_per_round, workers=a.workers, seed=a.seed,
-                        budget_usd=a.budget_usd, repairs=a.repairs, islands=a.islands,
-                        replay_file=str(Path(a.replay).resolve()) if a.replay else None,
-                        prices=_prices(a.price))
+        cfg = _new_config(a)
         out = Path(a.out) if a.out else Path("runs") / f"{a.task}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (out / "store.sqlite").exists():
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} exists and is not a directory")
+        fresh = True
+    # everything a user can get wrong is refused before anything is created
+    task = tasks.load(cfg.task, **cfg.task_options)
+    generator = generators.make(cfg.generator, models=cfg.models, budget_usd=cfg.budget_usd,
+                                prices=cfg.prices, replay_file=cfg.replay_file)
+    if fresh and a.generator is None and cfg.generator == "offline":
+        print("policyforge: no OPENAI_API_KEY set: using the offline generator "
+              "(program search, no network)", file=sys.stderr)
+    made = _created_dirs(out)
+    out.mkdir(parents=True, exist_ok=True)
+    had_lock_file = (out / RunLock.NAME).exists()
+    lock = RunLock(out).acquire()            # a second process gets one line naming the holder
+    try:
+        before = set(os.listdir(out)) - ({RunLock.NAME} if not had_lock_file else set())
+        if fresh and (out / "store.sqlite").exists():
             raise UsageError(f"{out} already holds a run: continue it with --resume {out}, "
                              "or choose another --out")
-    t0 = time.monotonic()
-    fresh = not (out / "store.sqlite").exists()
-    ctl = Controller(out, cfg, quiet=a.quiet)
-    try:
-        result = ctl.run()
-    except TaskError:
-        if fresh and not ctl.store.candidates():   # nothing was stored: leave no empty run behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    from .search.report import write_report
-    summary = write_report(out, ctl.store, ctl.task, command=" ".join(shlex.quote(x) for x in sys.argv))
+        if not fresh:
+            print(f"resuming {out}", file=sys.stderr)
+        t0 = time.monotonic()
+        try:
+            ctl = Controller(out, cfg, task=task, generator=generator, quiet=a.quiet, lock=lock)
+            result = ctl.run()
+        except Exception as e:
+            if fresh and not _stored_anything(out):
+                _remove_created(out, before, made)      # leave no empty run behind
+            elif disk_error(e) or isinstance(e, DiskFull):
+                raise RunFailed(f"no space left for {out} ({e}); what is stored is intact: free some "
+                                f"space, then continue with --resume {out}") from None
+            raise
+        from .search.report import write_report
+        summary = write_report(out, ctl.store, ctl.task, command=" ".join(shlex.quote(x) for x in sys.argv))
+    finally:
+        lock.release()
     _print_table(summary)
     print(f"\nreport: {out / 'report.html'}\nbest:   {out / 'best.json'}")
     if summary.get("export", {}).get("usage"):
         print(f"deploy: {summary['export']['usage'].splitlines()[0]}")
     print(f"time:   {time.monotonic() - t0:.1f}s")
+    if result["generator_error"]:
+        what = "proposed nothing" if not result["generated"] else f"stopped after {result['generated']} proposals"
+        raise RunFailed(f"the generator {what}: {result['generator_error']}; "
+                        f"continue with --resume {out} once it works")
     if result["stop_reason"]:
         print(f"stopped early: {result['stop_reason']}", file=sys.stderr)
     if summary.get("export", {}).get("error"):
-        print(f"policyforge: the winner was not exported: {summary['export']['error']}", file=sys.stderr)
-        return 1
-    return 0 if summary["winner"] else 1
+        raise RunFailed(f"the winner was not exported: {summary['export']['error']}")
+    if not summary["winner"]:
+        raise RunFailed("no candidate was scored (see the table and run.log)")
+    return 0
 
 
 def _find_runs(root: Path) -> list[Path]:
@@ -150,19 +240,23 @@ def cmd_runs(a: argparse.Namespace) -> int:
             print(f"no runs under {a.root}")
             return 0
         print(f"{'run':<40} {'task':<8} {'gen':<8} {'cands':>5} {'best':>10}")
+        bad = 0
         for r in runs:
-            st = Store(r / "store.sqlite")
-            cfg = st.meta("config") or {}
-            best = st.best()
-            print(f"{str(r):<40} {cfg.get('task', '?'):<8} {cfg.get('generator', '?'):<8} "
-                  f"{len(st.candidates()):>5} {best['score'] if best else float('nan'):>10.6f}")
-        return 0
+            try:   # one unreadable store is marked; the others still list
+                st = Store.open(r / "store.sqlite", readonly=True)
+                cfg = st.meta("config") or {}
+                best = st.best()
+                print(f"{str(r):<40} {cfg.get('task', '?'):<8} {cfg.get('generator', '?'):<8} "
+                      f"{len(st.candidates()):>5} {best['score'] if best else float('nan'):>10.6f}")
+                st.close()
+            except (StoreError, sqlite3.Error) as e:
+                bad += 1
+                print(f"{str(r):<40} (unreadable: {' '.join(str(e).split())[:80]})")
+        return 1 if bad else 0
     if not a.run:
         raise UsageError(f"runs {a.action} needs a RUN directory")
     run = Path(a.run)
-    if not (run / "store.sqlite").exists():
-        raise UsageError(f"{run} is not a run directory (no store.sqlite)")
-    st = Store(run / "store.sqlite")
+    st = Store.open(run / "store.sqlite", readonly=True)
     if a.action == "show":
         cfg = st.meta("config")
         print(json.dumps(cfg, indent=2))
@@ -178,15 +272,16 @@ def cmd_runs(a: argparse.Namespace) -> int:
         print(best["source"])
         return 0
     if a.action == "export":
-        cfg = RunConfig.from_json(st.meta("config"))
+        cfg = _stored_config(run)
         task = tasks.load(cfg.task, **cfg.task_options)
         dest = Path(a.out or (run / "winner"))
-        dest.mkdir(parents=True, exist_ok=True)
-        work = _workdir("pf-export-")
-        check = task.check(best["source"], work)
-        if not check.ok:
-            raise TaskError(f"the winner no longer passes the check ({check.stage}): {check.feedback[:200]}")
-        info = task.export(best["source"], check, dest)
+        with RunLock(run), _workdir("pf-export-", keep=False) as work:   # not while a run writes it
+            check = task.check(best["source"], work)
+            if not check.ok:
+                raise TaskError(f"the winner no longer passes the check ({check.stage}): "
+                                f"{check.feedback.strip().splitlines()[0][:200]}")
+            dest.mkdir(parents=True, exist_ok=True)
+            info = task.export(best["source"], check, dest)
         for f in info.get("files", []):
             print(f)
         if info.get("usage"):
@@ -195,11 +290,24 @@ def cmd_runs(a: argparse.Namespace) -> int:
     raise UsageError(f"unknown runs action {a.action}")
 
 
-def _workdir(prefix: str) -> Path:
-    """A fresh directory of ours; the sandbox's jobs (their own uids) may enter it."""
-    work = Path(tempfile.mkdtemp(prefix=prefix))
-    work.chmod(0o755)
-    return work
+class _workdir:
+    """A fresh temporary directory of ours (the sandbox's jobs, their own uids, may enter it),
+    removed when the command ends unless `keep` (--keep): a compiled cc candidate is ~5 MB, an
+    EPLB evaluation ~100 MB."""
+
+    def __init__(self, prefix: str, keep: bool):
+        self.prefix, self.keep = prefix, keep
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.path.chmod(0o755)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        if self.keep:
+            print(f"kept: {self.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _read_policy(path: str) -> str:
@@ -207,13 +315,16 @@ def _read_policy(path: str) -> str:
         return Path(path).read_text()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a text file") from None
 
 
 def cmd_check(a: argparse.Namespace) -> int:
     task = tasks.load(a.task, **_kv(a.option))
-    work = _workdir(f"pf-check-{task.name}-")
-    task.prepare(work / "shared")
-    out = task.check(_read_policy(a.file), work)
+    source = _read_policy(a.file)
+    with _workdir(f"pf-check-{task.name}-", a.keep) as work:
+        task.prepare(work / "shared")
+        out = task.check(source, work)
     if out.ok:
         print(f"ok: {a.file} passes every check of task {task.name} ({out.seconds:.2f}s)")
         return 0
@@ -223,8 +334,14 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     task = tasks.load(a.task, **_kv(a.option))
-    work = _workdir(f"pf-eval-{task.name}-")
     source = _read_policy(a.file)
+    if a.traces and not Path(a.traces).is_dir():
+        raise UsageError(f"--traces {a.traces} is not a directory")
+    with _workdir(f"pf-eval-{task.name}-", a.keep) as work:
+        return _eval(a, task, source, work)
+
+
+def _eval(a: argparse.Namespace, task, source: str, work: Path) -> int:
     shared = work / "shared"
     shared.mkdir(parents=True)
     task.prepare(shared)
@@ -276,9 +393,29 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (the usage is one --help away) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _arg(kind=int, **bounds):
+    """An argparse type: a number within bounds, its error saying which bound."""
+    parse = number(kind, **bounds)
+
+    def conv(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+    conv.__name__ = kind.__name__
+    return conv
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policyforge", description=__doc__.split("\n\n")[0])
-    p.add_argument("-v", "--verbose", action="store_true")
+    p = _Parser(prog="policyforge", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks of internal errors")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="synthesize a policy for TASK")
@@ -288,16 +425,16 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--model", action="append", metavar="NAME[:WEIGHT]", help="chat model (repeat for an ensemble)")
     r.add_argument("--price", action="append", metavar="MODEL=IN/OUT", help="USD per million tokens")
     r.add_argument("--replay", metavar="FILE", help="JSONL of recorded responses (--generator replay)")
-    r.add_argument("--rounds", type=int)
-    r.add_argument("--candidates-per-round", type=int, default=16)
-    r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--budget-usd", type=float)
-    r.add_argument("--repairs", type=int, default=3, help="repair attempts after a failed check")
-    r.add_argument("--islands", type=int, default=2)
+    r.add_argument("--rounds", type=_arg(int, min=0), help="rounds after the seeds (default 8)")
+    r.add_argument("--candidates-per-round", type=_arg(int, min=1), help="default 16")
+    r.add_argument("--workers", type=_arg(int, min=1, max=256), help="candidates checked and evaluated at once (default 2)")
+    r.add_argument("--seed", type=_arg(int), help="default 0")
+    r.add_argument("--budget-usd", type=_arg(float, above=0))
+    r.add_argument("--repairs", type=_arg(int, min=0), help="repair attempts after a failed check (default 3)")
+    r.add_argument("--islands", type=_arg(int, min=1), help="default 2")
     r.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="task option (see `policyforge tasks`)")
     r.add_argument("--out", metavar="DIR", help="run directory (default runs/TASK-DATE)")
-    r.add_argument("--resume", metavar="RUN", help="continue a stopped run")
+    r.add_argument("--resume", metavar="RUN", help="continue a stopped run (--rounds and --workers may change)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(fn=cmd_run)
 
@@ -312,6 +449,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("task")
     c.add_argument("file")
     c.add_argument("-o", "--option", action="append", metavar="KEY=VALUE")
+    c.add_argument("--keep", action="store_true", help="keep the temporary build directory")
     c.set_defaults(fn=cmd_check)
 
     e = sub.add_parser("eval", help="evaluate one policy file against the baselines")
@@ -321,6 +459,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--traces", metavar="DIR", help="cache: evaluate on every trace in DIR (transfer)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--no-baselines", action="store_true")
+    e.add_argument("--keep", action="store_true", help="keep the temporary build and evaluation directory")
     e.set_defaults(fn=cmd_eval)
 
     t = sub.add_parser("tasks", help="list tasks and their options")
@@ -334,9 +473,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(message)s")
     try:
         return args.fn(args)
-    except (UsageError, TaskError, GeneratorError) as e:
-        print(f"policyforge: error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, TaskError, GeneratorError, StoreError) as e:
+        return _fail(str(e), 2)
+    except (RunFailed, DiskFull) as e:
+        return _fail(str(e), 1)
     except KeyboardInterrupt:
         from . import sandbox
         sandbox.interrupt()          # no candidate process outlives this
@@ -344,6 +484,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(130)                # do not wait for worker threads (an LLM call, say)
+    except BrokenPipeError:          # `policyforge runs list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as e:
+        if disk_error(e):
+            return _fail(f"no space left on device: {e}", 1)
+        if args.verbose:
+            raise
+        return _fail(f"internal error: {type(e).__name__}: {e} (rerun with -v for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, whatever the message holds (a compiler's or an endpoint's text)."""
+    print(f"policyforge: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

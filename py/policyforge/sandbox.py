@@ -438,10 +438,10 @@ class Job:
             self.proc = subprocess.Popen(outer + ["--"] + bwrap + ["--"] + inner + list(argv), stdin=stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(ready_w,),
                                          bufsize=0)
-        except OSError as e:
-            self.cgroups.remove()
+        except (OSError, subprocess.SubprocessError) as e:
+            self.cgroups.remove()          # a job that never started leaves no cgroup behind
             os.close(self._ready_r)
-            raise SandboxError(f"cannot start the sandbox: {e.strerror}") from None
+            raise SandboxError(f"cannot start the sandbox: {getattr(e, 'strerror', None) or e}") from None
         finally:
             os.close(ready_w)
             if stdin_data is not None:

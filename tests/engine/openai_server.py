@@ -2,7 +2,8 @@
 
 It serves recorded responses in order and keeps every request body, so tests can check
 what the engine sent. `fail_first` answers that many requests with HTTP 500 first (to
-exercise retries). This is the only stand-in in the test suite: the hosted API cannot be
+exercise retries); `always=(status, body)` answers every request with that (an endpoint
+answering 500 forever, or garbage). This is the only stand-in in the test suite: the hosted API cannot be
 reached from here.
 """
 from __future__ import annotations
@@ -14,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class RecordedChatServer:
-    def __init__(self, responses: list[str], fail_first: int = 0, model_echo: bool = True):
+    def __init__(self, responses: list[str], fail_first: int = 0, model_echo: bool = True,
+                 always: tuple[int, bytes] | None = None):
         self.responses = list(responses)
         self.requests: list[dict] = []
         self.fail_first = fail_first
+        self.always = always        # (status, body) for every request: an endpoint gone wrong
         self._lock = threading.Lock()
         server = self
 
@@ -30,6 +33,15 @@ class RecordedChatServer:
                     self.send_error(404)
                     return
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if server.always is not None:
+                    server.requests.append(body)
+                    code, data = server.always
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 with server._lock:
                     if server.fail_first > 0:
                         server.fail_first -= 1

@@ -7,16 +7,22 @@
              `repairs` times) and evaluates each, every step recorded as it finishes.
 
 Resuming a killed run re-reads the store: stored proposals are reused, finished
-candidates are skipped, an unfinished one continues from its last recorded attempt.
+candidates are skipped, an unfinished one continues from its last recorded attempt, and
+run.log is rewritten from the store (a kill can cut its last line). One process writes a run
+at a time (RunLock); the store is checkpointed at every round's end and when the run stops.
+A full disk stops the run (DiskFull) before anything is recorded from a failure it caused.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
+import sqlite3
 import sys
 import time
 import traceback
@@ -27,8 +33,8 @@ from typing import Any
 from .. import sandbox, tasks
 from ..task import CheckOutcome, Evaluation, Task, TaskError
 from . import generators
-from .database import FINISHED, Store
-from .generators import Generator, GeneratorError, Proposal
+from .database import FINISHED, RunLock, Store
+from .generators import Generator, GeneratorError, GeneratorStop, Proposal
 from .prompt import Repair, normalize
 from .selector import IslandSelector
 
@@ -61,6 +67,25 @@ class RunConfig:
         d["models"] = [tuple(m) for m in d.get("models", [])]
         d["prices"] = {k: tuple(v) for k, v in d.get("prices", {}).items()}
         return cls(**d)
+
+
+class DiskFull(Exception):
+    """The run's file system is (nearly) full: the run stops, and nothing that failed for lack
+    of space is recorded as a candidate's failure."""
+
+
+# Below this much free space a failing check or evaluation is blamed on the disk, not the
+# candidate (compilers and simulators fail to write their outputs first). POLICYFORGE_MIN_FREE_MB
+# sets it (tests fill a small file system).
+def min_free_bytes() -> int:
+    return int(float(os.environ.get("POLICYFORGE_MIN_FREE_MB", "64")) * (1 << 20))
+
+
+def disk_error(e: BaseException) -> bool:
+    """An exception that means the disk is full (the store's or a file's write)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, sqlite3.OperationalError) and "full" in str(e)
 
 
 def source_hash(source: str) -> str:
@@ -107,16 +132,20 @@ class Progress:
 
 class Controller:
     def __init__(self, out_dir: Path, config: RunConfig, task: Task | None = None,
-                 generator: Generator | None = None, quiet: bool = False):
+                 generator: Generator | None = None, quiet: bool = False, lock: RunLock | None = None):
         self.out = Path(out_dir).resolve()   # tasks run tools with cwd set to candidate dirs
         self.out.mkdir(parents=True, exist_ok=True)
+        # one writer per run directory: the caller's lock (held past run() to write the report)
+        # or our own, released when run() returns
+        self._own_lock = lock is None
+        self.lock = lock or RunLock(self.out).acquire()
         self.config = config
+        self.task = task or tasks.load(config.task, **config.task_options)
         self.store = Store(self.out / "store.sqlite")
-        stored = self.store.meta("config")
-        if stored is None:
+        self.resumed = self.store.meta("config") is not None
+        if not self.resumed:
             self.store.set_meta("config", config.to_json())
             self.store.set_meta("created", time.time())
-        self.task = task or tasks.load(config.task, **config.task_options)
         self.generator = generator or generators.make(
             config.generator, models=config.models, budget_usd=config.budget_usd,
             prices=config.prices, replay_file=config.replay_file)
@@ -124,6 +153,7 @@ class Controller:
         self.shared = self.out / "shared"
         self.quiet = quiet
         self.stop_reason = ""
+        self.generator_error: GeneratorError | None = None   # a failure, not a normal stop
         self.progress: Progress | None = None
         self._restore_generator_position()
 
@@ -139,16 +169,31 @@ class Controller:
 
     # --- the run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        finally:
+            try:
+                self.store.checkpoint()   # the main file alone holds everything finished
+            except sqlite3.Error:
+                pass                      # a full disk: the log still holds it (and is consistent)
+            if self._own_lock:
+                self.lock.release()
+
+    def _run(self) -> dict[str, Any]:
         cfg = self.config
+        self._need_space()
         self.shared.mkdir(exist_ok=True)
+        if self.resumed:
+            self._rebuild_log()
         total = len(self.task.seeds()) + cfg.rounds * cfg.candidates_per_round
         done = len(self.store.candidates(f"status IN {FINISHED}"))
         self.progress = Progress(total) if not self.quiet else None
         if self.progress:
             self.progress.done = done
         self.task.prepare(self.shared)
-        self._log(f"run {self.out} task={self.task.name} generator={self.generator.name} "
-                  f"rounds={cfg.rounds}x{cfg.candidates_per_round} workers={cfg.workers} seed={cfg.seed}")
+        self._log(f"{'resumed' if self.resumed else 'run'} {self.out} task={self.task.name} "
+                  f"generator={self.generator.name} rounds={cfg.rounds}x{cfg.candidates_per_round} "
+                  f"workers={cfg.workers} seed={cfg.seed}")
         self._baselines()
         try:
             self.pool = pool = ThreadPoolExecutor(max_workers=max(1, cfg.workers))
@@ -175,23 +220,64 @@ class Controller:
         best = self.store.best()
         if self.stop_reason:
             self._log(f"stopped early: {self.stop_reason}")
-        return {"best": best, "stop_reason": self.stop_reason}
+        generated = len(self.store.candidates("generator != 'seed'"))
+        return {"best": best, "stop_reason": self.stop_reason, "generated": generated,
+                "generator_error": str(self.generator_error) if self.generator_error else ""}
+
+    def _stop(self, e: GeneratorError) -> None:
+        """The generator cannot go on: stop after the running candidates."""
+        self.stop_reason = str(e)
+        if not isinstance(e, GeneratorStop):
+            self.generator_error = e
+
+    def _need_space(self) -> None:
+        free = shutil.disk_usage(self.out).free
+        if free < min_free_bytes():
+            raise DiskFull(f"only {free >> 20} MiB free on the file system of {self.out}")
+
+    def _disk_is_full(self) -> bool:
+        try:
+            self._need_space()
+        except DiskFull:
+            return True
+        return False
 
     def _log(self, text: str) -> None:
         log.info(text)
-        with open(self.out / "run.log", "a") as f:
-            f.write(time.strftime("%H:%M:%S ") + text + "\n")
+        self._append_log(time.strftime("%H:%M:%S ") + text + "\n")
         if self.progress:
             self.progress.line(text)
+
+    def _append_log(self, text: str) -> None:
+        with open(self.out / "run.log", "a") as f:
+            f.write(text)
+
+    def _rebuild_log(self) -> None:
+        """run.log anew from the store: a kill may have cut the last line, and the store is
+        the truth. The old file is replaced in one rename."""
+        entries = [(c["finished"], self._candidate_line(c)) for c in self.store.candidates(f"status IN {FINISHED}")]
+        entries += [(r["finished"], f"round {r['round']} done") for r in self.store.rounds()]
+        created = self.store.meta("created")
+        header = [(created or 0, f"run {self.out} task={self.config.task} generator={self.config.generator} "
+                                  f"(rebuilt from the store on resume)")]
+        if self.store.baselines():
+            header.append((created or 0, f"baselines: {len(self.store.baselines())} stored"))
+        lines = [time.strftime("%H:%M:%S ", time.localtime(t or 0)) + text + "\n"
+                 for t, text in header + sorted(entries, key=lambda e: e[0] or 0)]
+        tmp = self.out / "run.log.tmp"
+        tmp.write_text("".join(lines))
+        tmp.replace(self.out / "run.log")
 
     def _baselines(self) -> None:
         if self.store.baselines():
             return
         self._log("running baselines ...")
         t0 = time.monotonic()
-        for b in self.task.baselines(self.shared):
-            ev = b.evaluation
-            self.store.set_baseline(b.name, ev.score, ev.ok, b.ranked, ev.metrics, ev.reason)
+        rows = [(b.name, b.evaluation.score, b.evaluation.ok, b.ranked, b.evaluation.metrics, b.evaluation.reason)
+                for b in self.task.baselines(self.shared)]
+        if any(not ok for _, _, ok, *_ in rows) and self._disk_is_full():
+            raise DiskFull(f"the baselines could not run: the file system of {self.out} is full")
+        self.store.set_baselines(rows)     # one transaction: all or none
         self._log(f"baselines done in {time.monotonic() - t0:.1f}s")
 
     def _round(self, rnd: int) -> None:
@@ -209,6 +295,7 @@ class Controller:
         list(self.pool.map(lambda cid: self._pipeline(cid, best_score), pending))
         if not self.stop_reason:
             self.store.mark_round(rnd)
+            self.store.checkpoint()
             best = self.store.best()
             if best is not None:
                 self._log(f"round {rnd} done: best so far {best['score']:.6f} (candidate {best['id']})")
@@ -227,6 +314,8 @@ class Controller:
         avoid = {normalize(r["source"]) for r in self.store.candidates()}
 
         def one(slot: int) -> dict | None:
+            if self.stop_reason:     # the generator already failed this round: ask no more
+                return None
             t0 = time.monotonic()
             rng = random.Random(f"{cfg.seed}:{rnd}:{slot}")
             island = self.selector.island_of(slot)
@@ -234,7 +323,7 @@ class Controller:
             try:
                 prop = self.generator.propose(self.task, parents, rng, avoid)
             except GeneratorError as e:
-                self.stop_reason = str(e)
+                self._stop(e)
                 return None
             avoid.add(normalize(prop.source))
             return dict(round=rnd, slot=slot, island=island, parents=[p.id for p in parents],
@@ -258,12 +347,12 @@ class Controller:
         t0 = time.monotonic()
         try:
             self._check_and_evaluate(cid, best_score, t0)
-        except TaskError:
-            raise                # the machine cannot check or run anything (a missing tool): stop
+        except (TaskError, DiskFull, sqlite3.Error):
+            raise                # the machine cannot check, run or store anything: stop
         except Exception as e:  # a bug in a task must not take the run down
-            tb = traceback.format_exc()
-            with open(self.out / "run.log", "a") as f:
-                f.write(tb)
+            if disk_error(e) or self._disk_is_full():
+                raise DiskFull(f"the file system of {self.out} is full ({e})") from None
+            self._append_log(traceback.format_exc())
             row = self.store.candidate(cid)
             self.store.finish(cid, status="failed", source=row["source"], source_hash=row["source_hash"],
                               reason=f"internal error: {type(e).__name__}: {e}",
@@ -317,7 +406,7 @@ class Controller:
                 prop: Proposal = self.generator.repair(
                     self.task, parents, Repair(source, check.stage, check.feedback), rng)
             except GeneratorError as e:
-                self.stop_reason = str(e)
+                self._stop(e)
                 break
             attempt += 1
             source = prop.source
@@ -328,6 +417,8 @@ class Controller:
                                       tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
                                       cost_usd=prop.cost_usd)
         h = source_hash(source)
+        if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
+            raise DiskFull(f"checks fail: the file system of {self.out} is full")
         if not check.ok:
             self.store.finish(cid, status="check_failed", source=source, source_hash=h,
                               reason=f"{check.stage}: {first_line(check.feedback)}", check_s=check_s,
@@ -339,6 +430,8 @@ class Controller:
         bar = self.store.best_baseline_score()
         if ev.ok and ev.stage == "full" and bar is not None and ev.score > bar:
             ev = self.task.verify(check, work, ev)   # a result that matters: re-establish it
+        if not ev.ok and self._disk_is_full():
+            raise DiskFull(f"evaluations fail: the file system of {self.out} is full")
         status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
         self.store.finish(cid, status=status, source=source, source_hash=h,
                           score=ev.score if status == "evaluated" else None,
@@ -362,6 +455,8 @@ class Controller:
                 ev = Evaluation(False, None, metrics, reason=f"invalid: no longer passes the {check.stage} check")
             else:
                 ev = self.task.verify(check, work, Evaluation(True, best["score"], metrics))
+            if not ev.ok and self._disk_is_full():
+                raise DiskFull(f"the winner could not be verified: the file system of {self.out} is full")
             if ev.ok:
                 self.store.set_verified(best["id"], ev.score, ev.metrics)
                 self._log(f"winner {best['id']}: {ev.metrics.get('verified', 'verified')}")
@@ -371,6 +466,15 @@ class Controller:
 
     def _report_candidate(self, cid: int) -> None:
         row = self.store.candidate(cid)
+        text = self._candidate_line(row)
+        if self.progress:
+            self.progress.line(text)
+            self.progress.step(row["score"])
+        self._append_log(time.strftime("%H:%M:%S ") + text + "\n")
+
+    def _candidate_line(self, row) -> str:
+        """One line of run.log for a finished candidate."""
+        cid = row["id"]
         n_att = len(self.store.attempts(cid))
         repairs = f" after {n_att - 1} repair(s)" if n_att > 1 else ""
         parents = ",".join(str(p) for p in json.loads(row["parents"])) or "-"
@@ -380,14 +484,9 @@ class Controller:
             what = f"screened out at {row['eval_stage']}"
         else:
             what = f"{row['status']}: {row['reason']}"
-        text = (f"cand {cid:4d} r{row['round']} {row['operation'] or row['generator']:<16} "
+        return (f"cand {cid:4d} r{row['round']} {row['operation'] or row['generator']:<16} "
                 f"parents {parents:<12} check {'ok' if row['status'] not in ('check_failed',) else 'FAIL'}"
                 f"{repairs}  {what}")
-        if self.progress:
-            self.progress.line(text)
-            self.progress.step(row["score"])
-        with open(self.out / "run.log", "a") as f:
-            f.write(time.strftime("%H:%M:%S ") + text + "\n")
 
 
 def first_line(text: str) -> str:

@@ -4,11 +4,19 @@ Everything a run produces is here: each candidate with its source, parents, prom
 response, every check attempt with the checker's exact feedback, metrics, timings, the
 generator and model, token cost; the baselines; the run's configuration. Writes are
 single short transactions, so a run killed with SIGKILL at any moment loses no finished
-evaluation, and `--resume` repeats none.
+evaluation, and `--resume` repeats none. Things that belong together (a round's proposals,
+the set of baselines) are one transaction each: a kill leaves all of them or none.
+
+The controller checkpoints the write-ahead log into the main file at the end of every round
+and when it stops (`checkpoint`), so `store.sqlite` alone holds every finished round even if
+`store.sqlite-wal` is lost. Only one process may write a run: `RunLock`.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -69,25 +77,81 @@ CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, finished REAL NOT 
 """
 
 FINISHED = ("evaluated", "failed", "check_failed", "duplicate", "screened")
+TABLES = {"meta", "candidates", "attempts", "baselines", "rounds"}
+
+
+class StoreError(Exception):
+    """A store that cannot be used (not a database, not a policyforge run, no config): one line."""
 
 
 class Store:
-    def __init__(self, path: Path):
+    """One run's database. `Store(path)` creates it (a new run, or one being resumed);
+    `Store.open(path, readonly=True)` opens an existing run for reading and never writes."""
+
+    def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self._conn() as c:
-            c.executescript(SCHEMA)
+        try:
+            if readonly:
+                self._validate()
+            else:
+                with self._conn() as c:
+                    c.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a readable policyforge store: {e}") from None
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> "Store":
+        """An existing run's store, checked: a database with policyforge's tables and a run
+        configuration. A corrupt or empty file raises StoreError (it is never rewritten)."""
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"{path.parent} holds no run (no store.sqlite)")
+        store = cls(path, readonly=True)
+        if not readonly:
+            store = cls(path)
+        return store
+
+    def _validate(self) -> None:
+        conn = self._conn()
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not TABLES <= names:
+            raise StoreError(f"{self.path} is not a policyforge store "
+                             f"({'an empty file' if not names else 'tables missing: ' + ', '.join(sorted(TABLES - names))})")
+        if self.meta("config") is None:
+            raise StoreError(f"{self.path} holds no run configuration (a run that never started)")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if self.readonly:
+                # read-only: a store that is not a database is reported, never initialised
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            else:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if not self.readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a commit is durable against a process kill at once, against
+                # power loss from the next checkpoint on (docs/engine.md, durability)
+                conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the main file and empty it: from here on the main file
+        alone holds everything committed. Readers in other threads may keep part of the log
+        busy; what they hold is copied at the next checkpoint."""
+        with self._write_lock:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._write_lock:
@@ -201,6 +265,10 @@ class Store:
     def mark_round(self, rnd: int) -> None:
         self._write("INSERT OR REPLACE INTO rounds VALUES (?, ?)", (rnd, time.time()))
 
+    def rounds(self) -> list[sqlite3.Row]:
+        """The finished rounds, with the time each finished."""
+        return self._conn().execute("SELECT * FROM rounds ORDER BY round").fetchall()
+
     def round_done(self, rnd: int) -> bool:
         return self._conn().execute("SELECT 1 FROM rounds WHERE round=?", (rnd,)).fetchone() is not None
 
@@ -208,9 +276,60 @@ class Store:
         return float(self._conn().execute("SELECT COALESCE(SUM(cost_usd),0) FROM candidates").fetchone()[0])
 
     # --- baselines ----------------------------------------------------------------------
-    def set_baseline(self, name: str, score: float | None, ok: bool, ranked: bool, metrics: dict, reason: str) -> None:
-        self._write("INSERT OR REPLACE INTO baselines VALUES (?,?,?,?,?,?)",
-                    (name, score, int(ok), int(ranked), json.dumps(metrics), reason))
+    def set_baselines(self, rows: list[tuple[str, float | None, bool, bool, dict, str]]) -> None:
+        """All baselines of the run, (name, score, ok, ranked, metrics, reason) each, in one
+        transaction: a run killed while storing them has all or none, and resume computes a
+        missing set again (a partial set would let a winner 'beat 6 of 7')."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM baselines")
+                conn.executemany("INSERT INTO baselines VALUES (?,?,?,?,?,?)",
+                                 [(n, sc, int(ok), int(rk), json.dumps(m), why) for n, sc, ok, rk, m, why in rows])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def baselines(self) -> list[sqlite3.Row]:
         return self._conn().execute("SELECT * FROM baselines ORDER BY score DESC").fetchall()
+
+
+class RunLock:
+    """One writer per run directory: an exclusive flock on RUN/run.lock, which holds the
+    owner's pid. The kernel drops the lock when its process dies (even by SIGKILL), so a
+    killed run never blocks its own --resume. A second writer gets StoreError naming the pid."""
+
+    NAME = "run.lock"
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / self.NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StoreError(f"{self.path.parent} is in use by pid {holder} (a run writes it); "
+                                 "wait for it to finish or stop it first") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)     # closing the descriptor drops the lock; the file stays
+            self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -2,7 +2,7 @@
 ensemble, or recorded responses replayed in order."""
 from __future__ import annotations
 
-from .base import Generator, GeneratorError, Proposal
+from .base import Generator, GeneratorError, GeneratorStop, Proposal
 
 
 def make(kind: str, **kw) -> Generator:
@@ -21,4 +21,4 @@ def make(kind: str, **kw) -> Generator:
     raise GeneratorError(f"unknown generator '{kind}'; choose offline, openai or replay")
 
 
-__all__ = ["Generator", "GeneratorError", "Proposal", "make"]
+__all__ = ["Generator", "GeneratorError", "GeneratorStop", "Proposal", "make"]

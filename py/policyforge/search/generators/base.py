@@ -10,7 +10,13 @@ from ..prompt import Parent, Repair
 
 
 class GeneratorError(Exception):
-    """The generator cannot go on (budget spent, replay exhausted, endpoint unreachable)."""
+    """The generator failed (endpoint unreachable, refusing, answering garbage): the run stops
+    and exits non-zero, naming the endpoint and the last error."""
+
+
+class GeneratorStop(GeneratorError):
+    """The generator has nothing more to give by design (budget spent, replay file at its
+    end): the run stops early and that is a normal end."""
 
 
 @dataclasses.dataclass

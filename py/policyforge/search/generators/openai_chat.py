@@ -14,7 +14,7 @@ import time
 
 from ...task import Task
 from ..prompt import Parent, Repair, extract_code, new_candidate_messages, render_messages, repair_messages
-from .base import Generator, GeneratorError, Proposal
+from .base import Generator, GeneratorError, GeneratorStop, Proposal
 
 # USD per million tokens (input, output); override with --price MODEL=IN/OUT.
 DEFAULT_PRICES = {
@@ -39,13 +39,20 @@ class OpenAIGenerator(Generator):
         self.prices = {**DEFAULT_PRICES, **(prices or {})}
         self.temperature = temperature
         self.retries = retries
-        self.backoff_s = backoff_s
+        # the first retry's wait; each next one doubles (POLICYFORGE_BACKOFF_S: a local server
+        # that restarts fast, or tests)
+        self.backoff_s = float(os.environ.get("POLICYFORGE_BACKOFF_S", backoff_s))
         self._spent = 0.0
         self._lock = threading.Lock()
         self._openai = openai
-        # The client reads OPENAI_API_KEY / OPENAI_BASE_URL; local servers accept any key.
-        self.client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "none",
-                                    timeout=timeout_s, max_retries=0)
+        # The client reads OPENAI_BASE_URL; the key is required even for a local server that
+        # checks none (any value does), so a forgotten key is named instead of failing later.
+        self.endpoint = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise GeneratorError(f"--generator openai needs OPENAI_API_KEY for {self.endpoint} "
+                                 "(any value for a local server that checks none)")
+        self.client = openai.OpenAI(api_key=key, base_url=self.endpoint, timeout=timeout_s, max_retries=0)
 
     @property
     def spent_usd(self) -> float:
@@ -61,7 +68,7 @@ class OpenAIGenerator(Generator):
     def _chat(self, msgs: list[dict], rng: random.Random, op: str) -> Proposal:
         with self._lock:
             if self.budget_usd is not None and self._spent >= self.budget_usd:
-                raise GeneratorError(f"budget of ${self.budget_usd:.2f} spent (${self._spent:.4f})")
+                raise GeneratorStop(f"budget of ${self.budget_usd:.2f} spent (${self._spent:.4f})")
         names = [m for m, _ in self.models]
         model = rng.choices(names, [w for _, w in self.models])[0]
         t0 = time.monotonic()
@@ -74,14 +81,25 @@ class OpenAIGenerator(Generator):
                 break
             except transient as e:
                 if attempt == self.retries:
-                    raise GeneratorError(f"chat endpoint failed after {attempt + 1} tries: {e}") from None
+                    raise GeneratorError(f"{self.endpoint} failed after {attempt + 1} tries: "
+                                         f"{_one_line(e)}") from None
                 time.sleep(self.backoff_s * (2 ** attempt) * (0.5 + rng.random()))
             except self._openai.APIStatusError as e:  # 4xx: a request the endpoint will never take
-                raise GeneratorError(f"chat endpoint refused the request ({e.status_code}): {e.message}") from None
-        content = resp.choices[0].message.content or ""
-        usage = resp.usage
-        tin = usage.prompt_tokens if usage else 0
-        tout = usage.completion_tokens if usage else 0
+                raise GeneratorError(f"{self.endpoint} refused the request (HTTP {e.status_code}): "
+                                     f"{_one_line(e.message)}") from None
+            except (self._openai.APIError, ValueError, TypeError) as e:   # a reply that is not JSON
+                raise GeneratorError(f"{self.endpoint} answered with no chat completion "
+                                     f"({type(e).__name__}: {_one_line(e, 120)})") from None
+        try:
+            content = resp.choices[0].message.content or ""
+            usage = resp.usage
+            tin = int(usage.prompt_tokens or 0) if usage else 0
+            tout = int(usage.completion_tokens or 0) if usage else 0
+        except (AttributeError, IndexError, TypeError, ValueError):
+            raise GeneratorError(f"{self.endpoint} answered with no chat completion "
+                                 f"(no choices[0].message in {_one_line(str(resp), 80)})") from None
+        if not isinstance(content, str):
+            raise GeneratorError(f"{self.endpoint} answered with a message that is not text")
         cost = self._cost(model, tin, tout)
         with self._lock:
             self._spent += cost
@@ -95,3 +113,9 @@ class OpenAIGenerator(Generator):
 
     def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
         return self._chat(repair_messages(task, parents, failed), rng, "llm-repair")
+
+
+def _one_line(e: object, limit: int = 200) -> str:
+    """An error as one short line (HTTP bodies can span many)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...task import Task
 from ..prompt import Parent, Repair, extract_code, new_candidate_messages, render_messages, repair_messages
-from .base import Generator, GeneratorError, Proposal
+from .base import Generator, GeneratorError, GeneratorStop, Proposal
 
 
 class ReplayGenerator(Generator):
@@ -25,6 +25,8 @@ class ReplayGenerator(Generator):
             lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
         except OSError as e:
             raise GeneratorError(f"cannot read replay file {path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise GeneratorError(f"replay file {path} is not text (JSONL of recorded responses)") from None
         self.responses = []
         for i, ln in enumerate(lines, 1):
             try:
@@ -36,15 +38,19 @@ class ReplayGenerator(Generator):
                                            usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
                 else:
                     self.responses.append((obj["content"], obj.get("model", "replay"), 0, 0))
-            except (ValueError, KeyError, IndexError, TypeError):
+                if not isinstance(self.responses[-1][0], str):
+                    raise TypeError("content is not text")
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 raise GeneratorError(f"{path}:{i}: not a chat completion or {{\"content\": ...}} object") from None
+        if not self.responses:
+            raise GeneratorError(f"replay file {path} holds no response")
         self.position = 0
         self._lock = threading.Lock()
 
     def _next(self, msgs: list[dict], op: str) -> Proposal:
         with self._lock:
             if self.position >= len(self.responses):
-                raise GeneratorError(f"replay file exhausted after {len(self.responses)} responses")
+                raise GeneratorStop(f"replay file exhausted after {len(self.responses)} responses")
             content, model, tin, tout = self.responses[self.position]
             self.position += 1
         return Proposal(source=extract_code(content), operation=op, model=model,
