@@ -182,9 +182,6 @@ def cmd_run(a: argparse.Namespace) -> int:
     task = tasks.load(cfg.task, **cfg.task_options)
     generator = generators.make(cfg.generator, models=cfg.models, budget_usd=cfg.budget_usd,
                                 prices=cfg.prices, replay_file=cfg.replay_file)
-    if fresh and a.generator is None and cfg.generator == "offline":
-        print("policyforge: no OPENAI_API_KEY set: using the offline generator "
-              "(program search, no network)", file=sys.stderr)
     made = _created_dirs(out)
     out.mkdir(parents=True, exist_ok=True)
     had_lock_file = (out / RunLock.NAME).exists()
@@ -216,6 +213,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     if summary.get("export", {}).get("usage"):
         print(f"deploy: {summary['export']['usage'].splitlines()[0]}")
     print(f"time:   {time.monotonic() - t0:.1f}s")
+    if fresh and a.generator is None and cfg.generator == "offline":
+        # said at the end, where a failed start would not print it beside its one error line
+        print("policyforge: no OPENAI_API_KEY set: used the offline generator "
+              "(program search, no network)", file=sys.stderr)
     if result["generator_error"]:
         what = "proposed nothing" if not result["generated"] else f"stopped after {result['generated']} proposals"
         raise RunFailed(f"the generator {what}: {result['generator_error']}; "

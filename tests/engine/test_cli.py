@@ -14,7 +14,7 @@ def pf(tmp_path, *args):
 def test_run_then_inspect_and_export(tmp_path):
     r = pf(tmp_path, "run", "toytask:ToyTask", "--rounds", "2", "--candidates-per-round", "4", "--out", "runs/t")
     assert r.returncode == 0, r.stderr
-    assert "no OPENAI_API_KEY set: using the offline generator" in r.stderr
+    assert "no OPENAI_API_KEY set: used the offline generator" in r.stderr
     assert "WINNER" in r.stdout and "report: runs/t/report.html" in r.stdout
     best = json.loads((tmp_path / "runs/t/best.json").read_text())
     assert best["winner"]["score"] >= max(b["score"] for b in best["baselines"].values() if b["ranked"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from policyforge import sandbox
 from policyforge.search.expr import ExprHole
-from policyforge.task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task
+from policyforge.task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, number
 
 TEMPLATE = r"""
 #include <stdio.h>
@@ -42,8 +42,8 @@ class ToyTask(Task):
     name = "toy"
     title = "curve fitting (engine test task)"
     score_label = "-squared error"
-    options = [Option("delay_ms", 0, "sleep before evaluating", int),
-               Option("timeout_s", 3.0, "evaluation timeout", float)]
+    options = [Option("delay_ms", 0, "sleep before evaluating", number(int, min=0)),
+               Option("timeout_s", 3.0, "evaluation timeout", number(above=0))]
 
     def holes(self):
         return [ExprHole("f", "double f(double x)", {"x": "x"}, doc="f(x) should equal a hidden curve.")]

@@ -390,6 +390,8 @@ class Controller:
                     shutil.rmtree(attempt_dir)
                 attempt_dir.mkdir(parents=True)
                 check = self.task.check(source, attempt_dir)
+                if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
+                    raise DiskFull(f"checks fail: the file system of {self.out} is full")
                 check_s += check.seconds
                 self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
                                           feedback=check.feedback, seconds=check.seconds)
@@ -417,8 +419,6 @@ class Controller:
                                       tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
                                       cost_usd=prop.cost_usd)
         h = source_hash(source)
-        if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
-            raise DiskFull(f"checks fail: the file system of {self.out} is full")
         if not check.ok:
             self.store.finish(cid, status="check_failed", source=source, source_hash=h,
                               reason=f"{check.stage}: {first_line(check.feedback)}", check_s=check_s,
