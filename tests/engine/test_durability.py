@@ -306,3 +306,22 @@ def test_a_low_address_space_limit_still_checks_and_leaks_no_cgroup(tmp_path):
     roots = [h.root for h in sandbox._hierarchies().values()]
     assert roots, "no cgroup hierarchy to check"
     assert [d for root in roots for d in root.glob(f"j{p.pid}-*")] == []
+
+
+def test_cgroups_of_a_killed_run_are_removed_on_the_next_start(tmp_path):
+    from policyforge import sandbox
+    roots = [h.root for h in sandbox._hierarchies().values()]
+    assert roots, "no cgroup hierarchy to check"
+    run = start("run", *TOY, "-o", "delay_ms=3000", "--rounds", "1", "--candidates-per-round", "2",
+                "--out", str(tmp_path / "run"))
+    mine = lambda: [d for root in roots for d in root.glob(f"j{run.pid}-*")]   # noqa: E731
+    wait_for(lambda: mine(), what="a sandbox job of the run")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    time.sleep(0.5)                         # its jobs die with it (parent-death signal)
+    assert mine(), "the killed run left no cgroup: nothing to test"
+    good = tmp_path / "good.c"
+    good.write_text("double f(double x) { return x; }\n")
+    r = pf("check", "toytask:ToyTask", str(good))
+    assert r.returncode == 0, r.stderr
+    assert mine() == []
