@@ -4,9 +4,11 @@ check:    preprocess + parse + allowlist (policyforge.checking) -> gcc -Wall -We
           against pf_cache_policy.h, linked with the template's machinery into a pluginCache
           .so (in the sandbox) -> audit of the candidate's object -> semantic probe
 evaluate: libCacheSim (pf-cachesim) in the sandbox on a copy of the trace without
-          next-access times; a prefix screen first on large traces. The parent checks the
-          counts it prints (requests, compulsory misses, Belady's bound); verify() recounts a
-          result that matters from the candidate's own evictions (pf-cache-replay).
+          next-access times; in a search (never in `eval`), a prefix screen first on large
+          traces. The parent checks the counts it prints (requests, compulsory misses,
+          Belady's bound); verify() recounts a result that matters from the candidate's own
+          evictions (pf-cache-replay). prepare() refuses a trace that is not one first
+          (traces.check_original, traces.check_copy).
 score:    hit ratio = 1 - miss ratio (object, or byte with -o byte_miss=1), mean over sizes
 """
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,6 +106,26 @@ def cachesim_csv_params(spec: str) -> str:
     return ", ".join(out)
 
 
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+# libCacheSim's log lines: "[ERROR] 12-05-2026 00:15:17 reader.c:155  (tid=1403...): message"
+_LOG_PREFIX = re.compile(r"^\[(ERROR|WARN|INFO|DEBUG|VERBOSE)\]\s+\S+\s+\S+\s+\S+\s+\(tid=\d+\):\s*")
+
+
+def tool_message(stderr: str, fallback: str) -> str:
+    """One line for the user from a native tool's stderr: libCacheSim colours its log lines
+    with ANSI escapes (the colour's reset lands on the next line, so the last line alone is
+    often just an escape) and prefixes them with a date, file and thread. The last line that
+    says something, an ERROR line first, without any of that."""
+    lines = []
+    for raw in _ANSI.sub("", stderr).splitlines():
+        line = "".join(c for c in raw if c == "\t" or c >= " ").strip()
+        if line:
+            lines.append((line.startswith("[ERROR]"), _LOG_PREFIX.sub("", line)))
+    errors = [text for is_error, text in lines if is_error]
+    last = errors[-1] if errors else (lines[-1][1] if lines else "")
+    return last or fallback
+
+
 def _csv_list(text: str) -> list[float]:
     return [float(x) for x in str(text).split(",") if x.strip()]
 
@@ -130,6 +154,8 @@ class CacheTask(Task):
                "prefix of that length first (0: never)", number(int, min=0)),
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
+        Option("check_trace", True, "refuse a trace that does not look like one (timestamps mostly "
+               "going back, sizes mostly 0, wrong next-access times)", _bool),
     ]
 
     def __init__(self, **values: Any):
@@ -143,7 +169,9 @@ class CacheTask(Task):
         self.trace: traces.Trace | None = None          # what candidates run on (no oracle data)
         self.original_trace: traces.Trace | None = None
         self.oracle_trace: traces.Trace | None = None   # for Belady only
-        self.screen_trace: traces.Trace | None = None
+        self._screen: tuple[traces.Trace, float] | None = None   # the prefix and its floor, once needed
+        self._screen_lock = threading.Lock()
+        self._screen_ready = False
         self.belady: dict | None = None                  # Belady's result, when it applies
         self.shared: Path | None = None   # the run's shared directory, once prepared
         self._template: str | None = None
@@ -183,21 +211,48 @@ class CacheTask(Task):
         # candidates (and, to be compared alike, the ranked baselines) run on a copy without
         # next-access times: the oracle's data never reaches a candidate's process
         self.original_trace = original
-        self.oracle_trace = original if original.type == "oracleGeneral" else None
+        # before libCacheSim reads the whole file: a trace that is not one (random bytes, a csv
+        # column that does not exist) would score every policy anyway, on noise
+        label = self.opts["trace"]
+        plausible = traces.check_original(original)
+        self._refuse_implausible(label, original, plausible.problems)
+        # Belady reads the next-access times: only when they are there and right
+        self.oracle_trace = original if original.type == "oracleGeneral" and plausible.next_access else None
         self.trace = self._stripped(original, workdir)
         fp = self._footprint(self.trace, workdir)
+        # an uncompressed oracleGeneral original's timestamps were checked above (a sample over
+        # the whole file, as here): they are the copy's
+        problems = traces.check_copy(self.trace.path, fp["n_obj"], label,
+                                     timestamps=original.type != "oracleGeneral" or original.path.suffix == ".zst")
+        self._refuse_implausible(label, original, problems)
         self.n_req = fp["n_req"]
         self.n_obj = fp["n_obj"]
         self.first_bytes, self.req_bytes = fp["bytes"], fp["req_bytes"]
         self.footprint = fp["bytes"] if self.opts["byte_miss"] else fp["n_obj"]
         self.sizes = [max(1, int(f * self.footprint)) for f in self.sizes_frac]
-        self.screen_trace = None
-        if self.n_req > self.opts["screen"] > 0:
-            self.screen_trace = traces.prefix(self.trace, self.opts["screen"], workdir)
-        if self.screen_trace is not None:
-            lru = self._simulate(self.screen_trace, ["--algo", "lru"])
-            self.screen_floor = 0.97 * self._hit_ratio(lru)
+        self._screen, self._screen_ready = None, False
         self.belady = self._belady(workdir)
+
+    def _refuse_implausible(self, label: str, trace: traces.Trace, problems: list[str]) -> None:
+        if problems and self.opts["check_trace"]:
+            raise TaskError(f"trace {label} is not plausible as {trace.type}: {'; '.join(problems)}; "
+                            "-o check_trace=0 uses it anyway")
+
+    def _screen_prefix(self) -> tuple[traces.Trace, float] | None:
+        """The screen (traces longer than -o screen requests): the first `screen` requests of
+        the candidates' copy, and the floor a candidate must reach on them (97 % of LRU's hit
+        ratio there, at the first cache size: the size a candidate is screened at). Made when
+        a search first screens, not in prepare(): `eval` and `transfer` never screen."""
+        with self._screen_lock:
+            if not self._screen_ready:
+                self._screen_ready = True
+                n = self.opts["screen"]
+                prefix = traces.prefix(self.trace, n, self.shared) if self.n_req > n > 0 else None
+                if prefix is not None:
+                    lru = self._simulate(prefix, ["--algo", "lru"], self.sizes[:1])
+                    if "error" not in lru:       # no floor, no screen: candidates run in full
+                        self._screen = (prefix, 0.97 * self._hit_ratio(lru))
+            return self._screen
 
     def _cached_json(self, trace: traces.Trace, workdir: Path, what: str, compute) -> dict:
         """A trusted result about a trace, kept in the run's directory (never beside the user's
@@ -228,7 +283,10 @@ class CacheTask(Task):
             r = self._trusted([str(native_path("bin", "pf-cachesim")), *trace.args(), "--convert", str(tmp)], 1800)
             if not r.ok:
                 tmp.unlink(missing_ok=True)
-                raise TaskError(f"cannot read trace {trace.path}: {(r.stderr.strip().splitlines() or [r.reason])[-1]}")
+                raise TaskError(f"cannot read trace {trace.path}: {tool_message(r.stderr, r.reason)}")
+            if tmp.stat().st_size == 0:     # the reader skips requests of size 0
+                tmp.unlink()
+                raise TaskError(f"trace {trace.path} holds no request libCacheSim reads (it skips requests of size 0)")
             tmp.replace(out)
         return traces.Trace(out, "oracleGeneral", None, trace.name)
 
@@ -239,7 +297,7 @@ class CacheTask(Task):
                 args.append("--unit")
             r = sandbox.run(args, ro=[trace.path.parent], timeout_s=600, mem_mb=8192)
             if not r.ok:
-                raise TaskError(f"cannot read trace {trace.path}: {(r.stderr.strip().splitlines() or [r.reason])[-1]}")
+                raise TaskError(f"cannot read trace {trace.path}: {tool_message(r.stderr, r.reason)}")
             fp = json.loads(r.stdout)
             if fp["n_req"] == 0:
                 raise TaskError(f"trace {trace.path} holds no request")
@@ -292,7 +350,7 @@ class CacheTask(Task):
         else:
             r = sandbox.run(args, timeout_s=self.opts["timeout_s"], mem_mb=4096, max_procs=16, ro=ro, rw=rw)
         if not r.ok:
-            tail = (r.stderr.strip().splitlines() or [""])[-1]
+            tail = tool_message(r.stderr, "")
             return {"error": r.reason + (f": {tail}" if tail else "")}
         try:
             return json.loads(r.stdout)
@@ -478,15 +536,22 @@ class CacheTask(Task):
             raise TaskError("the cache task was not prepared (internal error)")
 
     def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
+        """The hit ratio on the whole trace. Only a search screens (its controller passes the
+        best score so far; None in its first round, and from `eval` and `transfer`, which
+        always report the whole trace): on a trace longer than -o screen, a candidate below
+        the floor on the prefix returns with stage "screen" and the prefix's score."""
         self._need_prepared()
         t0 = time.monotonic()
         plugin = self.plugin_args(check)
-        if self.screen_trace is not None:
-            screen = self._evaluation(self._simulate(self.screen_trace, plugin, self.sizes[:1]), "screen")
+        screen_at = self._screen_prefix() if best_so_far is not None else None
+        if screen_at is not None:
+            prefix, floor = screen_at
+            screen = self._evaluation(self._simulate(prefix, plugin, self.sizes[:1]), "screen")
             if not screen.ok:
                 return screen
-            if screen.score < self.screen_floor:
-                screen.reason = f"hit ratio {screen.score:.4f} on the prefix is below the screen {self.screen_floor:.4f}"
+            if screen.score < floor:
+                screen.reason = (f"screened out: hit ratio {screen.score:.4f} on the first {self.opts['screen']} "
+                                 f"requests is below the screen {floor:.4f}")
                 screen.seconds = time.monotonic() - t0
                 return screen
         ev = self._evaluation(self._simulate(self.trace, plugin))
@@ -597,11 +662,15 @@ class CacheTask(Task):
         check = self.check(source, workdir / "check")
         if not check.ok:
             raise TaskError(f"the policy fails the {check.stage} check: {check.feedback.splitlines()[0]}")
-        rows = []
+        rows, skipped = [], []
         for f in files:
             sub = CacheTask(**{**self.opts, "trace": str(f)})
-            sub.prepare(workdir / "shared")
-            ev = sub.evaluate(check, workdir)
+            try:
+                sub.prepare(workdir / "shared")
+            except TaskError as e:      # not a trace (a README, a corrupt file): say so, go on
+                skipped.append({"trace": f.name, "error": str(e)})
+                continue
+            ev = sub.evaluate(check, workdir)   # no best score: the whole trace, never a screen
             base = sub.baselines(workdir)
             ranked = [b for b in base if b.ranked and b.evaluation.ok and b.name in CORE14]
             best_base = max(ranked, key=lambda b: b.evaluation.score)
@@ -610,12 +679,20 @@ class CacheTask(Task):
                          "best_baseline_hit_ratio": best_base.evaluation.score,
                          "beats_all": ev.ok and ev.score > best_base.evaluation.score,
                          "gap_to_belady": (belady.evaluation.score - ev.score) if belady and ev.ok else None})
+            if not ev.ok:
+                rows[-1]["error"] = ev.reason
+        if not rows:
+            raise TaskError(f"no usable trace in {traces_dir} ({skipped[0]['error']})")
         wins = sum(r["beats_all"] for r in rows)
         gaps = [r["gap_to_belady"] for r in rows if r["gap_to_belady"] is not None]
         lines = [f"{'trace':<40} {'policy':>8} {'best baseline':>22} {'beats all':>9}"]
         for r in rows:
-            lines.append(f"{r['trace']:<40} {r['hit_ratio']:>8.4f} {r['best_baseline'] + ' ' + format(r['best_baseline_hit_ratio'], '.4f'):>22} "
+            score = "failed" if r["hit_ratio"] is None else format(r["hit_ratio"], ".4f")
+            lines.append(f"{r['trace']:<40} {score:>8} {r['best_baseline'] + ' ' + format(r['best_baseline_hit_ratio'], '.4f'):>22} "
                          f"{'yes' if r['beats_all'] else 'no':>9}")
+        for r in skipped:
+            lines.append(f"{r['trace']:<40} skipped: {r['error']}")
         lines.append(f"\nbeats all 14 baselines on {wins} of {len(rows)} traces ({100 * wins / len(rows):.0f} %)"
-                     + (f"; mean gap to Belady {sum(gaps) / len(gaps):.4f}" if gaps else ""))
-        return {"traces": rows, "wins": wins, "n": len(rows), "text": "\n".join(lines)}
+                     + (f"; mean gap to Belady {sum(gaps) / len(gaps):.4f}" if gaps else "")
+                     + (f"; {len(skipped)} file(s) skipped" if skipped else ""))
+        return {"traces": rows, "skipped": skipped, "wins": wins, "n": len(rows), "text": "\n".join(lines)}
