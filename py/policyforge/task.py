@@ -108,6 +108,9 @@ class Task(ABC):
     language: str = "c"               # fenced-code language expected from an LLM
     score_label: str = "score"        # what the score means, e.g. "hit ratio (1 - miss ratio)"
     options: list[Option] = []
+    #: the allowlist grammar (policyforge.checking.Grammar) the checker enforces on candidates;
+    #: the prompt's rules are rendered from it, so the two cannot disagree
+    grammar: Any = None
 
     def __init__(self, **values: Any):
         known = {o.name: o for o in self.options}

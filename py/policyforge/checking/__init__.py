@@ -23,12 +23,12 @@ from pathlib import Path
 from .. import sandbox
 from ..task import TaskError
 from .audit import audit_object
-from .grammar import Call, Function, Grammar, Param, HELPERS_DOUBLE, SCALAR_C, math_calls
+from .grammar import Call, Function, Grammar, Param, HELPERS_DOUBLE, SCALAR_C, math_calls, rules_text
 from .parse import CheckFailed, Preprocessed, parse, preprocess_command, preprocess_failed, read_preprocessed
 from .rules import check
 
 __all__ = ["Call", "CheckFailed", "Checked", "Function", "Grammar", "HELPERS_DOUBLE", "Param", "SCALAR_C",
-           "StageFailed", "audit_object", "build", "check_preprocessed", "math_calls", "pipeline",
+           "StageFailed", "audit_object", "build", "check_preprocessed", "math_calls", "pipeline", "rules_text",
            "preprocess_command", "template_macros", "PREPROCESSED"]
 
 PREPROCESSED = "policy.i"   # the preprocessed candidate, in the work directory

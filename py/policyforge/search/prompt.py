@@ -38,13 +38,21 @@ def _holes_text(task: Task) -> str:
 
 
 def system_message(task: Task) -> str:
+    """The problem (Task.describe) and the rules, rendered from the grammar the checker
+    enforces when the task has one (every real task does): fields with their meaning and units,
+    the allowed calls and statements, when each function runs and what the template does with
+    its result. Said once."""
     names = ", ".join(h.name for h in task.holes())
+    if task.grammar is not None:
+        from ..checking import rules_text
+        rules = rules_text(task.grammar)
+    else:
+        rules = f"Functions to define:\n{_holes_text(task)}"
     return (
         f"You design {task.title}. You write the policy function(s) that a fixed native template "
-        f"calls; nothing outside them.\n\n{task.describe()}\n\n"
-        f"Functions to define:\n{_holes_text(task)}\n\n"
+        f"calls; nothing outside them.\n\n{task.describe().strip()}\n\n{rules}\n\n"
         f"Answer with exactly one ```{task.language} code block that defines {names} and nothing "
-        "else. The score is higher-is-better.")
+        "else; a repair answers with the whole corrected block. The score is higher-is-better.")
 
 
 def new_candidate_messages(task: Task, parents: list[Parent]) -> list[dict]:

@@ -40,13 +40,42 @@ POLICY_HEADER = "pf_cache_policy.h"
 OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap")
 CTX_FIELDS = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
               "size_p90", "ghost_hits")
+PRIORITY_DOC = (
+    "Called when an object is inserted (a miss) and on every hit of it, and only then: at that moment "
+    "obj->last_access == ctx->now. The value it returns is the object's priority until its next "
+    "access; when the cache is full, the cached object with the LOWEST priority is evicted (ties: the "
+    "one whose priority was set earliest). So a priority cannot decay while an object sits unused: "
+    "express recency through the time of the access itself (a larger last_access is more recent), "
+    "e.g. last_access + k * count, not through now - last_access, which is 0 whenever this runs.")
+# meaning and units of every readable field: the prompt's only description of them
+CACHE_FIELDS = {
+    "pf_obj.count": "accesses since it was inserted, this one included (1 on insertion)",
+    "pf_obj.last_access": "virtual time (request index) of this access: equal to ctx->now here",
+    "pf_obj.insert_time": "virtual time it was inserted; ctx->now - insert_time is its residency so far",
+    "pf_obj.size": "its size in bytes (1 for every object when sizes are ignored)",
+    "pf_obj.ghost_count": "its count when it was last evicted, if it is back from the ghost history "
+                          "(recently evicted objects, as many as the cache holds); 0 otherwise",
+    "pf_obj.ghost_age": "how long it stayed cached before that eviction (virtual time); 0 if not a ghost",
+    "pf_obj.ghost_gap": "virtual time between that eviction and this insertion; 0 if not a ghost",
+    "pf_ctx.now": "the current virtual time (requests so far)",
+    "pf_ctx.n_objs": "objects in the cache",
+    "pf_ctx.cache_size": "capacity, in objects (or bytes when sizes count)",
+    "pf_ctx.count_p50": "median count over cached objects (from a sample, refreshed every few thousand requests)",
+    "pf_ctx.count_p90": "90th percentile of count over cached objects",
+    "pf_ctx.age_p50": "median idle time over cached objects, idle time = now - last_access",
+    "pf_ctx.age_p90": "90th percentile of that idle time",
+    "pf_ctx.size_p50": "median size over cached objects",
+    "pf_ctx.size_p90": "90th percentile of size over cached objects",
+    "pf_ctx.ghost_hits": "share of recent misses that were ghost hits (0..1): high when the cache evicts too early",
+}
 GRAMMAR = Grammar(
     language="c", file="policy.c",
     functions=(Function("priority", "double", (Param("obj", "const struct pf_obj *", "pf_obj"),
-                                               Param("ctx", "const struct pf_ctx *", "pf_ctx"))),),
+                                               Param("ctx", "const struct pf_ctx *", "pf_ctx")),
+                        doc=PRIORITY_DOC),),
     calls=HELPERS_DOUBLE + math_calls(cxx=False),
     structs={"pf_obj": OBJ_FIELDS, "pf_ctx": CTX_FIELDS}, types=SCALAR_C,
-    purpose="priority() runs on every access and must take constant time")
+    purpose="priority() runs on every access and must take constant time", fields=CACHE_FIELDS)
 # what the compiled priority() may call: the math functions of the allowlist, as libm names
 LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
 CFLAGS = ["-O2", "-Wall", "-Werror", "-fPIC"]
@@ -80,14 +109,6 @@ FEATURES = {
     "age_p50": "ctx->age_p50", "age_p90": "ctx->age_p90",
     "size_p50": "ctx->size_p50", "size_p90": "ctx->size_p90", "ghost_hits": "ctx->ghost_hits",
 }
-FEATURE_DOC = (
-    "priority() runs on insertion and on every hit of an object; the object with the LOWEST "
-    "priority is evicted (ties: the one whose priority was set earliest). Times are virtual "
-    "(request counts). obj: count (accesses while cached, this one included), last_access, "
-    "insert_time, size, ghost_count/ghost_age/ghost_gap (count and residency time at its last "
-    "eviction and the time since, 0 when it was not recently evicted). ctx: now, n_objs, "
-    "cache_size, p50/p90 percentiles of count, age (now - last_access) and size over cached "
-    "objects, ghost_hits (fraction of recent misses that were ghost hits).")
 
 
 
@@ -143,6 +164,7 @@ class CacheTask(Task):
     title = "cache eviction policies for libCacheSim"
     language = "c"
     score_label = "hit ratio (1 - miss ratio)"
+    grammar = GRAMMAR
     options = [
         Option("trace", "demo", "sample (cloudPhysicsIO, twitter_cluster52), synthetic "
                "(demo, zipf, scan-loop, shifting, one-hit; params as zipf:alpha=1.0) or a path"),
@@ -185,17 +207,18 @@ class CacheTask(Task):
             for k in ("size", "size_p50", "size_p90"):
                 features.pop(k)
         return [ExprHole("priority", "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)",
-                         features, doc=FEATURE_DOC,
+                         features, doc=PRIORITY_DOC,
                          constants=(0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5))]
 
     def describe(self) -> str:
-        return ("A cache holds a fixed number of objects (or bytes). The template keeps cached objects "
-                "in a min-heap by priority and evicts the minimum. You write the priority. "
-                + FEATURE_DOC + " Rules: one function, double arithmetic, no loops, no state, no "
-                "includes; allowed calls: pf_div(a,b) (0 when b==0), pf_min, pf_max, pf_log(x)=log(1+|x|), "
-                "and <math.h> functions (log, sqrt, exp, fabs, pow, fmin, fmax, floor, ceil). "
-                f"The score is the hit ratio on the trace '{self.opts['trace']}' at "
-                f"{self.opts['cache_size']} of its footprint.")
+        sizes = "bytes" if self.opts["byte_miss"] else "objects (sizes are ignored: every object counts 1)"
+        return ("A cache holds a fixed number of " + sizes + ". The template (inside libCacheSim) keeps the "
+                "cached objects ordered by a priority that you compute, and evicts the object of lowest "
+                "priority. It also keeps a ghost history of recently evicted objects and cache-wide "
+                "statistics, which priority() can read. "
+                f"The score is the hit ratio (1 - miss ratio) on the trace '{self.opts['trace']}' at "
+                f"{self.opts['cache_size']} of its footprint (distinct objects); higher is better. Times are "
+                "virtual: the index of the request.\n\n")
 
     def seeds(self) -> list[Seed]:
         return [Seed("lru", {"priority": "last_access"}),

@@ -37,17 +37,67 @@ HISTORY_FIELDS = ("n", "conn_min_rtt_us", "max_rate_pps", "sum_lost", "sum_ecn",
 WINDOW_FIELDS = ("delivered", "lost", "ecn", "min_rtt_us", "avg_rtt_us", "max_rtt_us", "rate_pps")
 INT_TYPES = ("s64", "u64", "s32", "u32", "__s64", "__u64", "__s32", "__u32")
 WINDOWS_HINT = "read history windows through pf_window(h, k) (bounds are checked there)"
+POLICY_DOC = (
+    "The kernel calls it on every ACK. It returns the next congestion window in packets. The template "
+    "then: clamps it to [2, s->cwnd_clamp] (a negative value means 2); on the first lossy ACK of a "
+    "recovery episode (s->new_loss == 1) also sets ssthresh to it, and ssthresh changes at no other "
+    "time (so s->ssthresh is the window you returned at the last loss, or huge before the first one; a "
+    "policy cannot otherwise remember that it left slow start, it must decide from its inputs on every "
+    "ACK); paces the connection at 2 x cwnd x mss / srtt while cwnd < ssthresh and 1.2 x after (there "
+    "is no separate rate output: a rate-based design sets cwnd = rate x RTT, for which s->bdp helps). "
+    "The function keeps no state between calls: all history is in s and h.")
+CC_FIELDS = {
+    "pf_cc_state.cwnd": "the current congestion window, packets",
+    "pf_cc_state.ssthresh": "slow-start threshold, packets (see above: set only on a new loss)",
+    "pf_cc_state.ca_state": "the kernel's congestion state: 0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss",
+    "pf_cc_state.in_recovery": "1 while recovering from a loss (ca_state >= 3), else 0",
+    "pf_cc_state.new_loss": "1 on the first lossy ACK of a recovery episode, else 0",
+    "pf_cc_state.srtt_us": "smoothed RTT, microseconds",
+    "pf_cc_state.min_rtt_us": "lowest RTT seen on the connection, microseconds",
+    "pf_cc_state.rtt_us": "this ACK's RTT sample, microseconds; -1 when it has none",
+    "pf_cc_state.delivered": "packets delivered in this ACK's rate sample",
+    "pf_cc_state.interval_us": "length of that sample, microseconds (delivery rate = delivered / interval)",
+    "pf_cc_state.losses": "packets marked lost by this ACK",
+    "pf_cc_state.acked": "packets newly acknowledged (cumulatively or selectively) by this ACK",
+    "pf_cc_state.prior_in_flight": "packets in flight before this ACK",
+    "pf_cc_state.is_app_limited": "1 when the sender had too little data to fill cwnd (rates read low), else 0",
+    "pf_cc_state.mss": "bytes per packet",
+    "pf_cc_state.cwnd_clamp": "the largest cwnd allowed, packets",
+    "pf_cc_state.ai_inc": "1 when the packets acked since the last +1 reach cwnd (Reno's +1 per RTT), else 0",
+    "pf_cc_state.rate_pps": "this ACK's delivery rate, packets per second (0 when app-limited)",
+    "pf_cc_state.bdp": "bandwidth-delay product: max delivery rate x min RTT, packets",
+    "pf_cc_history.n": "closed windows available, 0..PF_HIST (a window lasts about one srtt)",
+    "pf_cc_history.conn_min_rtt_us": "lowest RTT of the connection, microseconds",
+    "pf_cc_history.max_rate_pps": "highest delivery rate of the connection, packets per second",
+    "pf_cc_history.sum_lost": "packets lost over the n windows",
+    "pf_cc_history.sum_ecn": "packets ECN-marked over the n windows",
+    "pf_cc_history.sum_delivered": "packets delivered over the n windows",
+    "pf_cc_history.recent_min_rtt_us": "lowest RTT over the n windows (0 when n == 0)",
+    "pf_cc_history.recent_max_rtt_us": "highest RTT over the n windows",
+    "pf_cc_history.recent_avg_rtt_us": "mean of the windows' average RTTs",
+    "pf_cc_history.recent_max_rate_pps": "highest delivery rate over the n windows, packets per second",
+    "pf_cc_window.delivered": "packets delivered in the window",
+    "pf_cc_window.lost": "packets lost in the window",
+    "pf_cc_window.ecn": "packets ECN-marked in the window",
+    "pf_cc_window.min_rtt_us": "lowest RTT sample in the window, microseconds (0 if none)",
+    "pf_cc_window.avg_rtt_us": "mean RTT sample in the window",
+    "pf_cc_window.max_rtt_us": "highest RTT sample in the window",
+    "pf_cc_window.rate_pps": "highest delivery rate in the window, packets per second",
+}
 GRAMMAR = Grammar(
     language="c", file="policy.c",
     functions=(Function("policy_cong_control", "s64", (Param("s", "const struct pf_cc_state *", "pf_cc_state"),
-                                                        Param("h", "const struct pf_cc_history *", "pf_cc_history"))),),
-    calls=(Call("pf_div", 2), Call("pf_min", 2), Call("pf_max", 2),
-           Call("pf_window", 2, pointer_args=((0, "pf_cc_history"),), returns="pf_cc_window")),
+                                                        Param("h", "const struct pf_cc_history *", "pf_cc_history")),
+                        doc=POLICY_DOC),),
+    calls=(Call("pf_div", 2, doc="a / b rounded toward zero, 0 when b == 0"), Call("pf_min", 2, doc="the smaller"),
+           Call("pf_max", 2, doc="the larger"),
+           Call("pf_window", 2, pointer_args=((0, "pf_cc_history"),), returns="pf_cc_window", args=("h", "k"),
+                doc="the k-th newest closed window, k = 0 newest; meaningful for k < h->n")),
     structs={"pf_cc_state": STATE_FIELDS, "pf_cc_history": HISTORY_FIELDS, "pf_cc_window": WINDOW_FIELDS},
     types=INT_TYPES + ("int", "long", "unsigned", "short", "char", "signed", "_Bool"), typedefs=INT_TYPES,
     constants={"PF_HIST": 10}, floating=False, division=False, max_trips=16,
     field_hints={"w": WINDOWS_HINT, "head": WINDOWS_HINT},
-    purpose="the kernel runs it on every ACK")
+    purpose="the kernel runs it on every ACK", fields=CC_FIELDS)
 # the policy alone as x86 code, for the audit: the header's policy side, outside the kernel
 AUDIT_PRELUDE = """typedef long long s64; typedef unsigned long long u64; typedef int s32; typedef unsigned int u32;
 typedef s64 __s64; typedef u64 __u64; typedef s32 __s32; typedef u32 __u32;
@@ -66,15 +116,6 @@ FEATURES = {
     "recent_avg_rtt": "h->recent_avg_rtt_us", "recent_max_rate": "h->recent_max_rate_pps",
     "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
 }
-DOC = ("Called on every ACK; returns the next cwnd in packets as an s64 (the template clamps it to "
-       "[2, cwnd_clamp]: a negative value means 2). "
-       "s: cwnd, ssthresh, acked (packets this ACK), ai_inc (1 once per cwnd of ACKed packets, Reno's +1/RTT), "
-       "new_loss (1 on the first lossy ACK of a recovery episode), in_recovery, losses, srtt_us/min_rtt_us/rtt_us, "
-       "prior_in_flight, rate_pps (delivery rate), bdp (max rate x min RTT, packets), mss. h: 10 windows of about "
-       "one RTT (pf_window(h, k)->delivered/lost/ecn/min_rtt_us/avg_rtt_us/max_rtt_us/rate_pps for k < h->n), "
-       "conn_min_rtt_us, max_rate_pps, and aggregates sum_lost, sum_ecn, recent_min/max/avg_rtt_us, "
-       "recent_max_rate_pps. Integers only (s64); divide with pf_div(a, b) (0 when b == 0).")
-
 
 def _bool(text: str) -> bool:
     return str(text).lower() in ("1", "true", "yes", "on")
@@ -128,6 +169,7 @@ class CCTask(Task):
     title = "TCP congestion control (eBPF struct_ops and kernel module)"
     language = "c"
     score_label = "throughput / p95 delay (Mbit/s per ms)"
+    grammar = GRAMMAR
     options = [
         Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", number(above=0)),
         Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", number(min=0)),
@@ -155,16 +197,15 @@ class CCTask(Task):
     def holes(self) -> list[ExprHole]:
         return [ExprHole("policy_cong_control",
                          "s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
-                         FEATURES, doc=DOC, integer=True)]
+                         FEATURES, doc=POLICY_DOC, integer=True)]
 
     def describe(self) -> str:
         link = (f"a {self.opts['rate_mbps']:g} Mbit/s" if not self.opts["trace"] else "a variable-rate (trace)") + \
             f" link with {self.opts['delay_ms']:g} ms one-way delay and a droptail queue"
-        return ("Write a TCP congestion control for Linux. " + DOC + " The code runs in the kernel: the BPF "
-                "verifier must accept it. Rules: no floating point, no division except pf_div, loops only as "
-                "`for` loops with a constant bound (e.g. `for (int i = 0; i < PF_HIST; i++)`, at most 16 "
-                "iterations), no other calls than pf_div, pf_min, pf_max, pf_window, no "
-                f"state outside the function. It is scored on {link} by {self.score_label}.")
+        return ("Write a TCP congestion control for Linux: the policy inside a fixed template that runs in "
+                "the kernel as eBPF (the BPF verifier must accept it) and as a kernel module. Values are "
+                "64-bit signed integers (s64). "
+                f"It is scored on {link} by {self.score_label}; higher is better.\n\n")
 
     def seeds(self) -> list[Seed]:
         reno = ("(ifgt new_loss 0 (max 2 (shr cwnd 1)) (ifgt in_recovery 0 cwnd "

@@ -37,11 +37,23 @@ RULES = ("expected_load", "replica_score", "pack_key", "bin_cost")
 _D = "double"
 GRAMMAR = Grammar(
     language="c++", file="rules.cpp",
-    functions=(Function("expected_load", _D, (Param("recent", _D), Param("history", _D))),
-               Function("replica_score", _D, (Param("load", _D), Param("count", _D))),
-               Function("pack_key", _D, (Param("weight", _D), Param("index", _D))),
+    functions=(Function("expected_load", _D, (Param("recent", _D), Param("history", _D)),
+                        doc="Once per expert per rebalance: the load to plan for. recent = the expert's tokens "
+                            "in the last window, history = its mean window load so far (recent - history > 0: "
+                            "it is getting hotter). The reference returns recent."),
+               Function("replica_score", _D, (Param("load", _D), Param("count", _D)),
+                        doc="Inside each node every expert gets one replica; each further replica goes to the "
+                            "expert of HIGHEST score (ties: lower index). load = its expected load, count = its "
+                            "replicas so far (>= 1). The reference returns load / count."),
+               Function("pack_key", _D, (Param("weight", _D), Param("index", _D)),
+                        doc="Items (expert groups onto nodes, then replicas onto GPUs) are placed in DESCENDING "
+                            "key order. weight = the item's load, index = its position. The reference returns weight."),
                Function("bin_cost", _D, (Param("bin_load", _D), Param("bin_count", _D), Param("capacity", _D),
-                                         Param("weight", _D)))),
+                                         Param("weight", _D)),
+                        doc="Each item goes to the non-full bin (node or GPU) of LEAST cost (ties: lower index; "
+                            "a NaN never wins). bin_load = load already in the bin, bin_count = items in it, "
+                            "capacity = items it holds, weight = the item's load. The reference returns "
+                            "bin_load.")),
     calls=HELPERS_DOUBLE + math_calls(cxx=True), structs={}, types=SCALAR_C + ("bool",),
     purpose="the rules run for every expert of every layer at each rebalance")
 LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
@@ -55,6 +67,7 @@ class EplbTask(Task):
     title = "MoE expert placement (EPLB) rules"
     language = "cpp"
     score_label = "next-window balancedness - runtime penalty"
+    grammar = GRAMMAR
     options = [
         Option("workload", "drifting", "static | drifting | bursty (synthetic) or a path to a vLLM-style JSON log"),
         Option("steps", 1000, "synthetic workload length in steps", _shape),
@@ -91,15 +104,13 @@ class EplbTask(Task):
 
     def describe(self) -> str:
         o = self.opts
-        return ("Mixture-of-experts inference places R physical expert replicas on GPUs. Per layer, the fixed "
+        return ("Mixture-of-experts inference places R physical expert replicas on GPUs. Per layer, a fixed "
                 "pipeline packs expert groups onto nodes, replicates hot experts inside each node, and packs the "
-                "replicas onto the node's GPUs; you write its four rules (C++ functions of doubles). The plan made "
-                "from window i is scored on window i+1 (loads drift and burst), by balancedness = sum over layers "
-                "of mean GPU load / sum over layers of max GPU load; faster rules score slightly higher. Rules: "
-                "pure functions, no loops, no state, no includes; pf_div(a,b) (0 when b==0), pf_min, pf_max, "
-                "pf_log(x)=log(1+|x|) and <cmath> functions are available. "
-                f"Shape: {o['layers']} layers, {o['experts']} experts, {o['replicas']} replicas, {o['groups']} "
-                f"groups, {o['nodes']} nodes, {o['gpus']} GPUs.")
+                "replicas onto the node's GPUs; you write its four rules, C++ functions of doubles. The plan made "
+                "from window i is scored on window i+1 (loads drift and burst) by balancedness = sum over layers "
+                "of mean GPU load / sum over layers of max GPU load (1 is perfect); rules that run faster score "
+                f"slightly higher. Shape: {o['layers']} layers, {o['experts']} experts, {o['replicas']} replicas, "
+                f"{o['groups']} groups, {o['nodes']} nodes, {o['gpus']} GPUs.\n\n")
 
     def seeds(self) -> list[Seed]:
         return [Seed("reference", {"expected_load": "recent", "replica_score": "(div load count)",
