@@ -19,6 +19,7 @@
 
 #include "libCacheSim/cache.h"
 #include "pf_cache_policy.h"
+#include "pf_probe_crash.h"
 #include "pf_seccomp.h"
 
 typedef double (*prio_fn)(const struct pf_obj *, const struct pf_ctx *);
@@ -80,6 +81,7 @@ int main(int argc, char **argv) {
   evict_fn evict = (evict_fn)dlsym(h, "cache_eviction_hook");
   if (!prio || !init || !hit || !miss || !evict) { printf("probe: a plugin symbol is missing\n"); return 1; }
   fflush(stdout);
+  pf_probe_catch_crashes();
   if (pf_lockdown() != 0) return 3;
 
   int problems = 0;
@@ -87,6 +89,11 @@ int main(int argc, char **argv) {
     struct pf_obj o;
     struct pf_ctx c;
     sample(&o, &c);
+    pf_probe_calling("priority() on count=%g last_access=%g insert_time=%g size=%g ghost_count=%g ghost_age=%g "
+                     "ghost_gap=%g now=%g n_objs=%g cache_size=%g count_p50=%g count_p90=%g age_p50=%g age_p90=%g "
+                     "ghost_hits=%g", o.count, o.last_access, o.insert_time, o.size, o.ghost_count, o.ghost_age,
+                     o.ghost_gap, c.now, c.n_objs, c.cache_size, c.count_p50, c.count_p90, c.age_p50, c.age_p90,
+                     c.ghost_hits);
     double a = prio(&o, &c), b = prio(&o, &c);
     if (!isfinite(a)) {
       printf("probe: priority() returned %s for count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
@@ -110,6 +117,7 @@ int main(int argc, char **argv) {
   request_t req;
   memset(&req, 0, sizeof req);
   req.obj_size = 1;
+  pf_probe_calling("priority(), called by the template during a short simulated request stream,");
   for (int i = 0; i < REQS && problems < 5; i++) {
     uint64_t r = next_rand();
     req.obj_id = (r % 4 == 0) ? (r >> 8) % IDS : (r >> 8) % (IDS / 8);

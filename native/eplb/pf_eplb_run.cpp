@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "eplb_pipeline.hpp"
+#include "pf_probe_crash.h"
 #include "pf_seccomp.h"
 
 using RebalanceFn = int (*)(const double *, const double *, int, int, int, int, int, int, int64_t *, int64_t *);
@@ -79,6 +80,7 @@ static int probe(RuleFn rule) {
   int problems = 0;
   for (int which = 0; which < 4; which++)
     for (const Args &x : cases[which]) {
+      pf_probe_calling(names[which], x.a, x.b, x.c, x.d);
       double r = rule(which, x.a, x.b, x.c, x.d);
       if (std::isfinite(r)) continue;
       printf("probe: ");
@@ -130,6 +132,7 @@ int main(int argc, char **argv) {
     if (!fn || !rule) die("the rules library lacks pf_eplb_rebalance or pf_eplb_rule");
   }
   fflush(stdout);
+  if (probing) pf_probe_catch_crashes();   // a crash names the rule and its inputs
   if (pf_lockdown() != 0) return 3;
   if (probing) return rule ? probe(rule) : 0;
 

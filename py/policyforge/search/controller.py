@@ -380,7 +380,7 @@ class Controller:
             if twin:
                 self.store.finish(cid, status="duplicate", source=source, source_hash=h,
                                   reason=f"same source as candidate {twin[0]['id']}",
-                                  pipeline_s=time.monotonic() - t0)
+                                  pipeline_s=time.monotonic() - t0, repairs=attempt)
                 self._report_candidate(cid)
                 return
             if last["ok"] is None or last["ok"] == 1:
@@ -394,7 +394,8 @@ class Controller:
                     raise DiskFull(f"checks fail: the file system of {self.out} is full")
                 check_s += check.seconds
                 self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
-                                          feedback=check.feedback, seconds=check.seconds)
+                                          feedback=check.feedback, seconds=check.seconds,
+                                          log=check.info.get("log"))
             else:
                 check = CheckOutcome(False, last["stage"], last["feedback"])
             if check.ok or attempt >= cfg.repairs:
@@ -404,9 +405,11 @@ class Controller:
                 rng = random.Random(f"{cfg.seed}:{row['round']}:{row['slot']}")
                 parents = self.selector.parents(self.store, max(0, row["island"]), row["round"], rng)
             rng = random.Random(f"{cfg.seed}:{cid}:{attempt + 1}")
+            # the earlier failures of this candidate too (short), so a model does not oscillate
+            earlier = [(a["stage"], a["feedback"]) for a in self.store.attempts(cid)[:attempt] if a["ok"] == 0]
             try:
                 prop: Proposal = self.generator.repair(
-                    self.task, parents, Repair(source, check.stage, check.feedback), rng)
+                    self.task, parents, Repair(source, check.stage, check.feedback, earlier), rng)
             except GeneratorError as e:
                 self._stop(e)
                 break
@@ -422,7 +425,7 @@ class Controller:
         if not check.ok:
             self.store.finish(cid, status="check_failed", source=source, source_hash=h,
                               reason=f"{check.stage}: {first_line(check.feedback)}", check_s=check_s,
-                              pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
+                              pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens), repairs=attempt)
             self._report_candidate(cid)
             return
         work = check.artifact.parent if check.artifact else cand_dir
@@ -437,7 +440,7 @@ class Controller:
                           score=ev.score if status == "evaluated" else None,
                           metrics=dict(ev.metrics, screen_score=ev.score) if status == "screened" else ev.metrics,
                           reason=ev.reason, eval_stage=ev.stage, check_s=check_s, eval_s=ev.seconds,
-                          pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens))
+                          pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens), repairs=attempt)
         self._report_candidate(cid)
 
     def _verify_winner(self) -> None:

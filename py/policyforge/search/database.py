@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     generator TEXT NOT NULL,          -- seed | offline | openai | replay
     model TEXT NOT NULL DEFAULT '',
     operation TEXT NOT NULL DEFAULT '', -- e.g. mutate, crossover, random, llm
+    repairs INTEGER NOT NULL DEFAULT 0, -- repair attempts it took (0: its first try was final)
     prompt TEXT NOT NULL DEFAULT '',
     response TEXT NOT NULL DEFAULT '',
     genome TEXT,                      -- JSON {hole: s-expression} for offline candidates
@@ -63,7 +64,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     response TEXT NOT NULL DEFAULT '',
     ok INTEGER,                       -- NULL until checked
     stage TEXT NOT NULL DEFAULT '',
-    feedback TEXT NOT NULL DEFAULT '',
+    feedback TEXT NOT NULL DEFAULT '',   -- what went back to the generator
+    log TEXT NOT NULL DEFAULT '',        -- the checker's raw output where feedback summarizes it (verifier)
     tokens_in INTEGER NOT NULL DEFAULT 0,
     tokens_out INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL DEFAULT 0,
@@ -99,8 +101,21 @@ class Store:
             else:
                 with self._conn() as c:
                     c.executescript(SCHEMA)
+                    self._migrate(c)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a readable policyforge store: {e}") from None
+
+    # columns added since the first release, for stores made before them
+    ADDED = {"attempts": {"log": "TEXT NOT NULL DEFAULT ''"},
+             "candidates": {"repairs": "INTEGER NOT NULL DEFAULT 0"}}
+
+    @classmethod
+    def _migrate(cls, conn: sqlite3.Connection) -> None:
+        for table, cols in cls.ADDED.items():
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            for col, decl in cols.items():
+                if col not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> "Store":
@@ -207,14 +222,15 @@ class Store:
 
     def finish(self, cand: int, *, status: str, source: str, source_hash: str, score: float | None = None,
                metrics: dict | None = None, reason: str = "", eval_stage: str = "",
-               check_s: float = 0.0, eval_s: float = 0.0, pipeline_s: float = 0.0, extra_tokens: tuple[int, int, float] = (0, 0, 0.0)) -> None:
+               check_s: float = 0.0, eval_s: float = 0.0, pipeline_s: float = 0.0, extra_tokens: tuple[int, int, float] = (0, 0, 0.0),
+               repairs: int = 0) -> None:
         tin, tout, cost = extra_tokens
         self._write(
             "UPDATE candidates SET status=?, source=?, source_hash=?, score=?, metrics=?, reason=?, eval_stage=?,"
             " check_s=?, eval_s=?, pipeline_s=?, tokens_in=tokens_in+?, tokens_out=tokens_out+?, cost_usd=cost_usd+?,"
-            " finished=? WHERE id=?",
+            " repairs=?, finished=? WHERE id=?",
             (status, source, source_hash, score, json.dumps(metrics or {}), reason, eval_stage, check_s, eval_s, pipeline_s,
-             tin, tout, cost, time.time(), cand))
+             tin, tout, cost, repairs, time.time(), cand))
 
     def set_verified(self, cand: int, score: float, metrics: dict) -> None:
         """A result re-established in trusted code (task.verify): its score and metrics."""

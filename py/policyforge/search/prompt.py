@@ -26,6 +26,7 @@ class Repair:
     source: str
     stage: str
     feedback: str
+    earlier: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (stage, feedback), oldest first
 
 
 def _holes_text(task: Task) -> str:
@@ -69,11 +70,23 @@ def new_candidate_messages(task: Task, parents: list[Parent]) -> list[dict]:
 def repair_messages(task: Task, parents: list[Parent], repair: Repair) -> list[dict]:
     msgs = new_candidate_messages(task, parents)
     msgs.append({"role": "assistant", "content": f"```{task.language}\n{repair.source.strip()}\n```"})
+    history = ""
+    if repair.earlier:
+        rows = [f"- attempt {i + 1} failed the {stage} check: {_short(feedback)}"
+                for i, (stage, feedback) in enumerate(repair.earlier)]
+        history = ("Earlier attempts at this candidate failed too; do not bring those problems back:\n"
+                   + "\n".join(rows) + "\n")
     msgs.append({"role": "user", "content":
                  f"That candidate failed the {repair.stage} check. The checker printed:\n"
-                 f"```\n{repair.feedback.strip()}\n```\n"
+                 f"```\n{repair.feedback.strip()}\n```\n{history}"
                  "Fix the problem and answer with the whole corrected code block."})
     return msgs
+
+
+def _short(feedback: str, lines: int = 2, width: int = 200) -> str:
+    """The first lines of a checker's output, for the history of a repair."""
+    kept = [ln.strip()[:width] for ln in feedback.splitlines() if ln.strip()][:lines]
+    return " / ".join(kept) or "(no output)"
 
 
 def render_messages(msgs: list[dict]) -> str:

@@ -130,31 +130,71 @@ def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subpr
 
 
 NOT_REASON = re.compile(r"^(\d+:|;|mark_precise|verification time|stack depth|processed |\s|func |Func#|Validating|"
-                        r"last_idx|from \d+ to|libbpf:|-- )")
+                        r"last_idx|from \d+ to|libbpf:|-- |Global function)")
+INSN = re.compile(r"^\d+: ")
+SOURCE = re.compile(r"^; (.*) @ (\S+):(\d+)$")
+# the common classes of rejection, and what to do about each (first match wins)
+VERIFIER_HINTS = (
+    (re.compile(r"back-edge|infinite loop|loop is not bounded|unbounded loop", re.I),
+     "a loop the verifier cannot bound: write `for (int k = 0; k < PF_HIST; k++)` with a constant bound and "
+     "a counter that nothing else changes"),
+    (re.compile(r"too large|too complex|is too complex|processed \d{7,} insns|complexity", re.I),
+     "the program is too complex for the verifier: fewer nested loops and branches (h->sum_* and "
+     "h->recent_* need no loop)"),
+    (re.compile(r"unbounded memory access|invalid access to map value|outside of the allowed memory range|"
+                r"invalid mem access|out of bounds|invalid read|invalid write", re.I),
+     "an index or offset the verifier cannot bound: read windows only as pf_window(h, k) with k a loop "
+     "counter of constant bound"),
+    (re.compile(r"stack", re.I), "too much stack: use fewer locals"),
+    (re.compile(r"div", re.I), "divide with pf_div(a, b)"),
+)
 
 
-def trim_verifier_log(text: str, keep: int = 30) -> str:
-    """The part of libbpf's output that explains a rejection: a summary line naming the policy's
-    source line and the verifier's reason, then the log's tail without backtracking noise."""
+def summarize_verifier_log(text: str, policy_file: str = "policy.c", keep: int = 12) -> str:
+    """What a model can act on from a BPF verifier rejection (libbpf prints the whole log):
+    the policy's source line that the rejected instruction came from (the BPF line info names
+    it), the verifier's reason for that instruction (the lines just before its statistics
+    line, most specific first), a hint for the common classes, and the last few instructions
+    from the policy's own lines, without the template's register dumps. The raw log is kept
+    with the attempt in the store."""
     lines = text.splitlines()
     if "-- BEGIN PROG LOAD LOG --" not in text:
         return "\n".join(ln for ln in lines if ln.strip())[-4000:]
     start = next(i for i, ln in enumerate(lines) if "BEGIN PROG LOAD LOG" in ln)
     end = next((i for i, ln in enumerate(lines) if "END PROG LOAD LOG" in ln), len(lines))
     log = [ln for ln in lines[start + 1:end] if not ln.startswith("mark_precise")]
-    reasons = [k for k, ln in enumerate(log) if ln.strip() and not NOT_REASON.match(ln)]
-    summary = []
-    if reasons:
-        k = reasons[-1]
-        where = next((m for ln in reversed(log[:k]) if (m := re.match(r"^; (.*) @ (\S+:\d+)$", ln))), None)
-        at = f"{where.group(2)}: " if where else ""
-        summary = [f"{at}the BPF verifier rejected the program: {log[k].strip()}"]
-        if where:
-            summary.append(f"    at: {where.group(1).strip()}")
-    log = [ln if len(ln) <= 240 else ln[:240] + " ..." for ln in log]
-    if len(log) > keep:
-        log = [f"... ({len(log) - keep} earlier verifier lines omitted)"] + log[-keep:]
-    return "\n".join(summary + log)
+    stats = next((k for k in range(len(log) - 1, -1, -1) if log[k].startswith("processed ")), len(log))
+    k = stats
+    while k > 0 and log[k - 1].strip() and not NOT_REASON.match(log[k - 1]):
+        k -= 1
+    reasons = [ln.strip() for ln in log[k:stats]]
+    if not reasons:    # no statistics line: the last line that reads as a reason
+        cands = [n for n, ln in enumerate(log) if ln.strip() and not NOT_REASON.match(ln)]
+        k = cands[-1] if cands else len(log)
+        reasons = [log[k].strip()] if cands else ["(no reason given)"]
+    insn = next((n for n in range(k - 1, -1, -1) if INSN.match(log[n])), None)
+    before = log[:insn if insn is not None else k]
+    where = next((m for ln in reversed(before) if (m := SOURCE.match(ln))), None)
+    mine = next((m for ln in reversed(before) if (m := SOURCE.match(ln)) and m.group(2) == policy_file), None)
+    out = []
+    if where and where.group(2) == policy_file:
+        out.append(f"{policy_file}:{where.group(3)}: the BPF verifier rejected the program: {'; '.join(reasons)}")
+        out.append(f"    at: {where.group(1).strip()}")
+    else:
+        place = f" in the template ({where.group(2)}:{where.group(3)})" if where else ""
+        out.append(f"{policy_file}: the BPF verifier rejected the program{place}: {'; '.join(reasons)}")
+        if mine:
+            out.append(f"    the last line of {policy_file} before it: {mine.group(3)}: {mine.group(1).strip()}")
+    reason_text = " ".join(reasons)
+    hint = next((h for rx, h in VERIFIER_HINTS if rx.search(reason_text)), None)
+    if hint:
+        out.append(f"hint: {hint}")
+    if mine:   # the instructions from the policy's last line on, register states cut short
+        first = max(n for n, ln in enumerate(before) if SOURCE.match(ln) and SOURCE.match(ln).group(2) == policy_file)
+        tail = [ln if len(ln) <= 160 else ln[:160] + " ..." for ln in log[first:k] if ln.strip()][-keep:]
+        out.append("the verifier's last steps:")
+        out += [f"    {ln}" for ln in tail]
+    return "\n".join(out)
 
 
 def trim_kbuild_log(text: str, workdir: Path) -> str:
@@ -286,10 +326,20 @@ class CCTask(Task):
         return (obj if not job.failed else None), (job.stderr or job.reason)
 
     @staticmethod
-    def register(obj: Path) -> tuple[bool, str]:
+    def register(obj: Path, timeout_s: float = 120) -> tuple[bool, str]:
         """Load the object through the kernel's BPF verifier (trusted bpftool, as root: the
-        verifier is what stands between the candidate's code and this kernel)."""
-        r = _run(["bpftool", "-d", "struct_ops", "register", str(obj)], timeout=60)
+        verifier is what stands between the candidate's code and this kernel). Not with
+        `bpftool -d`: that makes the kernel log every instruction of every load (up to a million
+        lines, 1-34 s a registration); on a rejection libbpf loads again with the log on and
+        prints it, which is all the feedback needs."""
+        try:
+            r = subprocess.run(["bpftool", "struct_ops", "register", str(obj)], capture_output=True, text=True,
+                               timeout=timeout_s, env={**os.environ, "LC_ALL": "C"})
+        except FileNotFoundError:
+            raise TaskError("bpftool is not installed (make deps)") from None
+        except subprocess.TimeoutExpired:
+            return False, (f"the BPF verifier did not finish within {timeout_s:g} s: the program is too complex "
+                           "for it (fewer nested loops and branches)")
         ok = r.returncode == 0 and "Registered" in (r.stdout + r.stderr)
         return ok, r.stdout + r.stderr
 
@@ -343,7 +393,9 @@ class CCTask(Task):
         ok, log = self.register(obj)
         self.unregister(name)
         if not ok:
-            return failed("verifier", trim_verifier_log(log))
+            out = failed("verifier", summarize_verifier_log(log))
+            out.info["log"] = log          # the raw log, kept with the attempt
+            return out
         if self.opts["kmod"]:
             ko, kerr = self.build_module(checked.text, workdir, name)
             if ko is None:
@@ -382,7 +434,7 @@ class CCTask(Task):
         self.unregister(name)            # a leftover of a killed run would make the name "exist"
         ok, log = self.register(check.artifact)
         if not ok:
-            return Evaluation(False, None, reason="register failed: " + trim_verifier_log(log)[:300])
+            return Evaluation(False, None, reason="register failed: " + summarize_verifier_log(log).splitlines()[0][:300])
         try:
             return self._experiment(name)
         finally:
