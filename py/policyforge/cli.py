@@ -91,7 +91,7 @@ def _print_table(summary: dict) -> None:
 
 # options of `run` that a resumed run takes from its store (it continues the same search)
 FIXED_ON_RESUME = ("generator", "model", "price", "replay", "candidates_per_round", "seed", "budget_usd",
-                   "repairs", "islands", "option", "out")
+                   "repairs", "islands", "option", "out", "model_choice")
 DEFAULTS = {"rounds": 8, "candidates_per_round": 16, "workers": 2, "seed": 0, "repairs": 3, "islands": 2}
 
 
@@ -114,7 +114,7 @@ def _new_config(a: argparse.Namespace) -> RunConfig:
     value = {k: (getattr(a, k) if getattr(a, k) is not None else d) for k, d in DEFAULTS.items()}
     return RunConfig(task=a.task, task_options=_kv(a.option), generator=gen, models=_models(a.model),
                      budget_usd=a.budget_usd, replay_file=str(Path(a.replay).resolve()) if a.replay else None,
-                     prices=_prices(a.price), **value)
+                     prices=_prices(a.price), model_choice=a.model_choice or "weights", **value)
 
 
 def _created_dirs(path: Path) -> list[Path]:
@@ -261,9 +261,17 @@ def cmd_runs(a: argparse.Namespace) -> int:
     if a.action == "show":
         cfg = st.meta("config")
         print(json.dumps(cfg, indent=2))
+        print(f"{'id':>5} {'round':<4} {'status':<13} {'score':>10} {'operation':<18} {'repairs':>7}  reason")
         for c in st.candidates():
             sc = "" if c["score"] is None else f"{c['score']:.6f}"
-            print(f"{c['id']:5d} r{c['round']:<3} {c['status']:<13} {sc:>10} {c['operation']:<18} {c['reason'][:60]}")
+            print(f"{c['id']:5d} r{c['round']:<3} {c['status']:<13} {sc:>10} {c['operation']:<18} {c['repairs']:>7}  "
+                  f"{c['reason'][:60]}")
+        from .search.report import attempt_stats
+        at = attempt_stats(st)
+        if at["candidates"]:
+            pct = lambda x: "-" if x is None else f"{100 * x:.0f} %"   # noqa: E731
+            print(f"\n{at['candidates']} generated: {pct(at['first_try_pass_rate'])} passed the checker on the first "
+                  f"try, {pct(at['pass_rate_after_repairs'])} after repairs")
         return 0
     best = st.best()
     if best is None:
@@ -425,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
                    help="default: openai when OPENAI_API_KEY is set, else offline")
     r.add_argument("--model", action="append", metavar="NAME[:WEIGHT]", help="chat model (repeat for an ensemble)")
     r.add_argument("--price", action="append", metavar="MODEL=IN/OUT", help="USD per million tokens")
+    r.add_argument("--model-choice", choices=["weights", "ucb"],
+                   help="how each call picks a --model: by the fixed weights (default), or by the improvement per "
+                        "dollar each model has shown in this run (UCB1; restored exactly on resume)")
     r.add_argument("--replay", metavar="FILE", help="JSONL of recorded responses (--generator replay)")
     r.add_argument("--rounds", type=_arg(int, min=0), help="rounds after the seeds (default 8)")
     r.add_argument("--candidates-per-round", type=_arg(int, min=1), help="default 16")

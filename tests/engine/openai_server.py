@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class RecordedChatServer:
     def __init__(self, responses: list[str], fail_first: int = 0, model_echo: bool = True,
-                 always: tuple[int, bytes] | None = None):
+                 always: tuple[int, bytes] | None = None, responder=None):
+        self.responder = responder  # request body -> answer text, for answers that depend on the request
         self.responses = list(responses)
         self.requests: list[dict] = []
         self.fail_first = fail_first
@@ -48,6 +49,8 @@ class RecordedChatServer:
                         self._json(500, {"error": {"message": "recorded transient failure", "type": "server_error"}})
                         return
                     server.requests.append(body)
+                    if server.responder is not None:
+                        server.responses.append(server.responder(body))
                     if not server.responses:
                         self._json(400, {"error": {"message": "no more recorded responses", "type": "invalid_request_error"}})
                         return

@@ -97,7 +97,9 @@ def _main(argv: list[str]) -> tuple[int, str]:
 
 WORK = Path(tempfile.mkdtemp(prefix="pf-fuzz-"))
 (WORK / "dir").mkdir()
-TMP = Path(tempfile.gettempdir())
+# the commands' temporary directories go here (tempfile.tempdir), not to the shared /tmp where
+# other work on the machine comes and goes
+TMP = Path(tempfile.mkdtemp(prefix="pf-fuzz-tmp-"))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,10 +109,12 @@ def test_every_mistake_gets_exit_2_and_one_line(argv):
     cwd = os.getcwd()
     before, tmp_before = _snapshot(WORK), set(os.listdir(TMP))
     os.chdir(WORK)
+    saved, tempfile.tempdir = tempfile.tempdir, str(TMP)
     try:
         code, err = _main(argv)
     finally:
         os.chdir(cwd)
+        tempfile.tempdir = saved
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2, (argv, code, err)
     assert len(lines) == 1 and lines[0].startswith("policyforge"), (argv, err)

@@ -57,6 +57,7 @@ class RunConfig:
     top_k: int = 4
     replay_file: str | None = None
     prices: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    model_choice: str = "weights"     # weights | ucb (learned improvement per dollar, search/models.py)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -66,7 +67,8 @@ class RunConfig:
         d = dict(d)
         d["models"] = [tuple(m) for m in d.get("models", [])]
         d["prices"] = {k: tuple(v) for k, v in d.get("prices", {}).items()}
-        return cls(**d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class DiskFull(Exception):
@@ -312,6 +314,11 @@ class Controller:
             self.store.add_round(rows)
             return
         avoid = {normalize(r["source"]) for r in self.store.candidates()}
+        planned: list[str] | None = None
+        if cfg.model_choice == "ucb" and cfg.models:
+            from .models import model_stats, plan
+            names = [m for m, _ in cfg.models]
+            planned = plan(names, model_stats(self.store, names, rnd), cfg.candidates_per_round)
 
         def one(slot: int) -> dict | None:
             if self.stop_reason:     # the generator already failed this round: ask no more
@@ -321,7 +328,8 @@ class Controller:
             island = self.selector.island_of(slot)
             parents = self.selector.parents(self.store, island, rnd, rng)
             try:
-                prop = self.generator.propose(self.task, parents, rng, avoid)
+                prop = self.generator.propose(self.task, parents, rng, avoid,
+                                              model=planned[slot] if planned else None)
             except GeneratorError as e:
                 self._stop(e)
                 return None
@@ -409,7 +417,8 @@ class Controller:
             earlier = [(a["stage"], a["feedback"]) for a in self.store.attempts(cid)[:attempt] if a["ok"] == 0]
             try:
                 prop: Proposal = self.generator.repair(
-                    self.task, parents, Repair(source, check.stage, check.feedback, earlier), rng)
+                    self.task, parents, Repair(source, check.stage, check.feedback, earlier), rng,
+                    model=row["model"] if cfg.model_choice == "ucb" and row["model"] else None)
             except GeneratorError as e:
                 self._stop(e)
                 break

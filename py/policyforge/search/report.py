@@ -51,6 +51,71 @@ def comparison(store: Store) -> dict[str, Any]:
             "beats_all": best is not None and len(beats) == len(ranked) and bool(ranked)}
 
 
+def attempt_stats(store: Store) -> dict[str, Any]:
+    """What the checker and the repairs did: per round, how many candidates passed on their
+    first try, after repairs, or never, and the failed attempts by stage; per model, its calls,
+    tokens and spend. Seeds are left out (they are not generated)."""
+    cands = [c for c in store.candidates() if c["generator"] != "seed" and c["status"] != "pending"]
+    rounds: dict[int, dict[str, Any]] = {}
+    stages: set[str] = set()
+    for c in cands:
+        r = rounds.setdefault(c["round"], {"candidates": 0, "first_try": 0, "after_repair": 0, "never": 0,
+                                           "repairs": 0, "failed_by_stage": {}})
+        atts = store.attempts(c["id"])
+        r["candidates"] += 1
+        r["repairs"] += max(0, len(atts) - 1)
+        if atts and atts[0]["ok"] == 1:
+            r["first_try"] += 1
+        elif any(a["ok"] == 1 for a in atts):
+            r["after_repair"] += 1
+        elif c["status"] == "check_failed":
+            r["never"] += 1
+        for a in atts:
+            if a["ok"] == 0:
+                r["failed_by_stage"][a["stage"]] = r["failed_by_stage"].get(a["stage"], 0) + 1
+                stages.add(a["stage"])
+    n = sum(r["candidates"] for r in rounds.values())
+    first = sum(r["first_try"] for r in rounds.values())
+    after = sum(r["after_repair"] for r in rounds.values())
+    models: dict[str, dict[str, Any]] = {}
+    for c in cands:
+        m = models.setdefault(c["model"] or c["generator"], {"candidates": 0, "calls": 0, "tokens_in": 0,
+                                                             "tokens_out": 0, "cost_usd": 0.0, "scored": 0})
+        m["candidates"] += 1
+        m["calls"] += 1 + (c["repairs"] or 0)
+        m["tokens_in"] += c["tokens_in"]
+        m["tokens_out"] += c["tokens_out"]
+        m["cost_usd"] += c["cost_usd"]
+        m["scored"] += c["status"] == "evaluated"
+    return {"rounds": {str(k): v for k, v in sorted(rounds.items())}, "stages": sorted(stages),
+            "candidates": n, "first_try_pass_rate": first / n if n else None,
+            "pass_rate_after_repairs": (first + after) / n if n else None, "models": models}
+
+
+def lineage(store: Store, cand: int, depth: int = 3) -> list[dict[str, Any]]:
+    """The winner's ancestry to `depth` generations: each candidate's operation, score,
+    parents, and the feedback of its failed attempts (what led to the code that won)."""
+    out, frontier, seen = [], [cand], set()
+    for _ in range(depth + 1):
+        nxt = []
+        for cid in frontier:
+            if cid in seen:
+                continue
+            seen.add(cid)
+            row = store.candidate(cid)
+            if row is None:
+                continue
+            parents = json.loads(row["parents"] or "[]")
+            failed = [{"attempt": a["attempt"], "stage": a["stage"],
+                       "feedback": (a["feedback"].strip().splitlines() or [""])[0][:200]}
+                      for a in store.attempts(cid) if a["ok"] == 0]
+            out.append({"id": cid, "round": row["round"], "operation": row["operation"] or row["generator"],
+                        "model": row["model"], "score": row["score"], "parents": parents, "failed_attempts": failed})
+            nxt += parents
+        frontier = nxt
+    return out
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -104,6 +169,25 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
     images["scores_per_round"] = _png(fig)
     fig.savefig(out_dir / "scores_per_round.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+    # failed check attempts by stage, per round (generated candidates only)
+    st = attempt_stats(store)
+    if st["stages"]:
+        rs = sorted(int(r) for r in st["rounds"])
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        bottom = [0] * len(rs)
+        for stage in st["stages"]:
+            vals = [st["rounds"][str(r)]["failed_by_stage"].get(stage, 0) for r in rs]
+            ax.bar(rs, vals, bottom=bottom, label=stage)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("round")
+        ax.set_ylabel("failed check attempts")
+        ax.set_title("Failed attempts by checker stage")
+        ax.legend(fontsize=8)
+        images["failures_by_stage"] = _png(fig)
+        fig.savefig(out_dir / "failures_by_stage.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
 
     # winner vs baselines
     w = store.best()
@@ -178,6 +262,8 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
                       for b in cmp["baselines"]},
         "task_options": task.describe_run(),
         "export": exported,
+        "attempts": attempt_stats(store),
+        "winner_lineage": lineage(store, best["id"]) if best is not None else [],
     }
     (out_dir / "best.json").write_text(json.dumps(summary, indent=2, default=str))
 
@@ -204,9 +290,45 @@ Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(s
 <p>Score = {html.escape(task.score_label)} (higher is better).</p>
 {_metrics_table(rows)}
 <h2>Winner source</h2><pre>{src}</pre>
+{_attempts_html(summary["attempts"], summary["winner_lineage"])}
 <h2>Deploy</h2><pre>{usage}</pre>
 <h2>Plots</h2>{imgs}
 <h2>Task options</h2><pre>{html.escape(json.dumps(task.describe_run(), indent=2, default=str))}</pre>
 </body></html>"""
     (out_dir / "report.html").write_text(page)
     return summary
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
+def _attempts_html(st: dict[str, Any], lin: list[dict[str, Any]]) -> str:
+    """Checks and repairs: pass rates per round, failures by stage, spend per model, and the
+    winner's lineage with the feedback that led to it."""
+    if not st["candidates"]:
+        return ""
+    stages = st["stages"]
+    head = ("<tr><th>round</th><th>generated</th><th>first try ok</th><th>ok after repair</th><th>never ok</th>"
+            "<th>repairs</th>" + "".join(f"<th>failed: {html.escape(s)}</th>" for s in stages) + "</tr>")
+    body = "".join(
+        f"<tr><td>{r}</td><td>{v['candidates']}</td><td>{v['first_try']}</td><td>{v['after_repair']}</td>"
+        f"<td>{v['never']}</td><td>{v['repairs']}</td>"
+        + "".join(f"<td>{v['failed_by_stage'].get(s, 0)}</td>" for s in stages) + "</tr>"
+        for r, v in st["rounds"].items())
+    mhead = "<tr><th>model</th><th>candidates</th><th>calls</th><th>scored</th><th>tokens in</th><th>tokens out</th><th>USD</th></tr>"
+    mbody = "".join(f"<tr><td>{html.escape(m)}</td><td>{v['candidates']}</td><td>{v['calls']}</td><td>{v['scored']}</td>"
+                    f"<td>{v['tokens_in']}</td><td>{v['tokens_out']}</td><td>{v['cost_usd']:.4f}</td></tr>"
+                    for m, v in st["models"].items())
+    lrows = []
+    for c in lin:
+        sc = "" if c["score"] is None else f"{c['score']:.6f}"
+        fb = "<br>".join(f"attempt {f['attempt']} ({html.escape(f['stage'])}): {html.escape(f['feedback'])}"
+                         for f in c["failed_attempts"])
+        lrows.append(f"<tr><td>{c['id']}</td><td>{c['round']}</td><td>{html.escape(c['operation'])}</td>"
+                     f"<td>{sc}</td><td>{', '.join(map(str, c['parents'])) or '-'}</td><td style='text-align:left'>{fb}</td></tr>")
+    return (f"<h2>Checks and repairs</h2><p>First try passed the checker: {_pct(st['first_try_pass_rate'])} of "
+            f"{st['candidates']} generated candidates; after repairs: {_pct(st['pass_rate_after_repairs'])}.</p>"
+            f"<table>{head}{body}</table><h3>Spend per model</h3><table>{mhead}{mbody}</table>"
+            "<h3>Winner lineage</h3><table><tr><th>candidate</th><th>round</th><th>operation</th><th>score</th>"
+            f"<th>parents</th><th>failed attempts (feedback)</th></tr>{''.join(lrows)}</table>")

@@ -40,10 +40,13 @@ class Generator(ABC):
 
     @abstractmethod
     def propose(self, task: Task, parents: list[Parent], rng: random.Random,
-                avoid: set[str] | None = None) -> Proposal:
+                avoid: set[str] | None = None, model: str | None = None) -> Proposal:
         """A new candidate inspired by ``parents`` (best first). ``avoid``: normalized
-        sources already in the store, which a generator should not propose again."""
+        sources already in the store, which a generator should not propose again. ``model``:
+        the model to ask, when the controller chose it (--model-choice ucb); else the
+        generator's own choice."""
 
     @abstractmethod
-    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
+    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random,
+               model: str | None = None) -> Proposal:
         """A corrected version of ``failed.source`` given the checker's feedback."""

@@ -61,7 +61,7 @@ class OfflineGenerator(Generator):
         return child, op
 
     def propose(self, task: Task, parents: list[Parent], rng: random.Random,
-                avoid: set[str] | None = None) -> Proposal:
+                avoid: set[str] | None = None, model: str | None = None) -> Proposal:
         t0 = time.monotonic()
         pool = self._genomes(task, parents)
         avoid = avoid or set()
@@ -74,7 +74,8 @@ class OfflineGenerator(Generator):
         return Proposal(source=source, genome=text, operation=op, model="gp",
                         seconds=time.monotonic() - t0)
 
-    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
+    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random,
+               model: str | None = None) -> Proposal:
         # The offline generator cannot read compiler output; it proposes a fresh mutation.
         prop = self.propose(task, parents, rng)
         prop.operation = "repair:" + prop.operation

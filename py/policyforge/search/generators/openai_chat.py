@@ -65,12 +65,13 @@ class OpenAIGenerator(Generator):
         pin, pout = self.prices.get(model, (0.0, 0.0))
         return (tin * pin + tout * pout) / 1e6
 
-    def _chat(self, msgs: list[dict], rng: random.Random, op: str) -> Proposal:
+    def _chat(self, msgs: list[dict], rng: random.Random, op: str, model: str | None = None) -> Proposal:
         with self._lock:
             if self.budget_usd is not None and self._spent >= self.budget_usd:
                 raise GeneratorStop(f"budget of ${self.budget_usd:.2f} spent (${self._spent:.4f})")
         names = [m for m, _ in self.models]
-        model = rng.choices(names, [w for _, w in self.models])[0]
+        pick = rng.choices(names, [w for _, w in self.models])[0]   # drawn always: the rng stays in step
+        model = model or pick
         t0 = time.monotonic()
         transient = (self._openai.APIConnectionError, self._openai.APITimeoutError,
                      self._openai.RateLimitError, self._openai.InternalServerError)
@@ -108,11 +109,12 @@ class OpenAIGenerator(Generator):
                         tokens_out=tout, cost_usd=cost, seconds=time.monotonic() - t0)
 
     def propose(self, task: Task, parents: list[Parent], rng: random.Random,
-                avoid: set[str] | None = None) -> Proposal:
-        return self._chat(new_candidate_messages(task, parents), rng, "llm")
+                avoid: set[str] | None = None, model: str | None = None) -> Proposal:
+        return self._chat(new_candidate_messages(task, parents), rng, "llm", model)
 
-    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
-        return self._chat(repair_messages(task, parents, failed), rng, "llm-repair")
+    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random,
+               model: str | None = None) -> Proposal:
+        return self._chat(repair_messages(task, parents, failed), rng, "llm-repair", model)
 
 
 def _one_line(e: object, limit: int = 200) -> str:

@@ -57,8 +57,9 @@ class ReplayGenerator(Generator):
                         prompt=render_messages(msgs), response=content, tokens_in=tin, tokens_out=tout)
 
     def propose(self, task: Task, parents: list[Parent], rng: random.Random,
-                avoid: set[str] | None = None) -> Proposal:
+                avoid: set[str] | None = None, model: str | None = None) -> Proposal:
         return self._next(new_candidate_messages(task, parents), "llm")
 
-    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random) -> Proposal:
+    def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random,
+               model: str | None = None) -> Proposal:
         return self._next(repair_messages(task, parents, failed), "llm-repair")
