@@ -408,6 +408,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        # argparse drops a value of exactly "--" (`--budget-usd=--` would leave the default)
+        for a in (sys.argv[1:] if args is None else args):
+            if a.startswith("--") and a.endswith("=--"):
+                self.error(f"argument {a.split('=', 1)[0]}: '--' is not a value")
+        return super().parse_args(args, namespace)
+
 
 def _arg(kind=int, **bounds):
     """An argparse type: a number within bounds, its error saying which bound."""

@@ -24,7 +24,7 @@ def task(tmp_path_factory):
 @pytest.mark.parametrize("src, message", [
     (body("return s->cwnd * 0.5;"), "policy.c:3: floating-point literals are not allowed"),
     (body("float g = 2;", "return s->cwnd;"), "policy.c:3: floating point is not allowed"),
-    (body("return s->cwnd % s->losses;"), "policy.c:3: modulo is not allowed"),
+    (body("return s->cwnd % s->losses;"), "policy.c:3: modulo (%) is not allowed"),
     (body("s64 x = s->cwnd;", "x /= s->losses;", "return x;"), "policy.c:4: division must use pf_div"),
     (body("while (s->cwnd) {}", "return 2;"), "policy.c:3: only for loops with a bound the checker can see"),
     (body("s64 i = 0;", "for (i = 0; i < s->cwnd; i++) {}", "return 2;"),

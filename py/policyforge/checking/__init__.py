@@ -90,6 +90,13 @@ class StageFailed(Exception):
         self.stage, self.feedback = stage, feedback
 
 
+def compiler_feedback(stderr: str) -> str:
+    """A compiler's messages about the candidate, without the lines that name the template's
+    own units ("In file included from unit.c:2:"), which the model never wrote."""
+    return "\n".join(ln for ln in stderr.splitlines()
+                     if not ln.startswith(("In file included from", "                 from "))).strip()
+
+
 def pipeline(source: str, grammar: Grammar, workdir: Path, compile_steps: list[tuple[str, list[str]]],
              audit: tuple[str, set[str], set[str]], macros: frozenset[str], ro: list[Path] = (),
              timeout_s: float = 120) -> Checked:
@@ -108,7 +115,7 @@ def pipeline(source: str, grammar: Grammar, workdir: Path, compile_steps: list[t
     except CheckFailed as e:
         raise StageFailed("static", str(e)) from None
     if job.failed:        # the grammar's messages come first; then the compiler's
-        raise StageFailed("compile", job.stderr or job.reason)
+        raise StageFailed("compile", compiler_feedback(job.stderr) or job.reason)
     obj, allowed, holes = audit
     problems = audit_object(workdir / obj, allowed, holes, file=grammar.file)
     if problems:

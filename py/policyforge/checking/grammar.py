@@ -162,6 +162,11 @@ def rules_text(g: Grammar) -> str:
         stmts.append("results must be finite numbers for every input the template can pass, including 0 and "
                      "very large values: the checker calls the function(s) on sample inputs and rejects inf or "
                      "nan (bound exponents, divide with pf_div, take logs with pf_log)")
+    stmts.append("it is compiled with warnings as errors (-Wall -Werror): e.g. an unused local fails; a local "
+                 "may not take the name of a macro of the template's headers (the checker names it)")
+    if g.language == "c++":
+        stmts.append("C-style C++: write each type (no auto), C casts ((double)x, not static_cast), no constexpr, "
+                     "lambdas, templates, classes or namespaces")
     stmts.append("not allowed: pointers of your own, & (address), [] (indexing), casts to pointers, "
                  "structs, unions, arrays, strings, static or global variables, asm, attributes, "
                  "recursion, calls not listed above")

@@ -46,6 +46,13 @@ def preprocess_failed(stderr: str, reason: str, grammar: Grammar) -> CheckFailed
     """The feedback for a preprocessor that failed: its own words (about the candidate's
     text only: it saw no other file), or why it was stopped."""
     msg = stderr.strip() or reason
+    inc = re.search(r"^([^:\n]+):(\d+):\d+: (?:fatal )?error: (?:no include path in which to search for|"
+                    r"([^:\n]+): No such file or directory)", msg, re.M)
+    if inc:   # the candidate's line: where its #include is, even when the error is in the header it found
+        via = re.search(rf"^In file included from {re.escape(grammar.file)}:(\d+)", msg, re.M)
+        line = via.group(1) if via else inc.group(2) if inc.group(1) == grammar.file else "1"
+        return CheckFailed(f"{grammar.file}:{line}: #include is not allowed: everything the function may "
+                           "use is already declared (remove the #include)")
     if "timeout" in reason or "out of memory" in reason:
         msg = f"{grammar.file}: the preprocessor did not finish ({reason}); #include is not allowed"
     lines = msg.splitlines()
@@ -121,10 +128,26 @@ def parse(pre: Preprocessed, grammar: Grammar) -> c_ast.FileAST:
         m = _PARSE_ERROR.match(text)
         line = m.group("line") if m else _where_it_stopped(parser)
         msg = (m.group("msg") if m else text.split(": ", 1)[-1]).strip()
-        hint = _hint(_line(pre, int(line)) if line.isdigit() else "")
+        source_line = _line(pre, int(line)) if line.isdigit() else ""
+        hint = _hint(source_line)
         msg = msg.replace(STD_PREFIX, "std::")
+        unknown = _unknown_type(source_line, grammar)
+        if unknown:   # `uint64_t x = ...`: a type the parser cannot know, said in the rules' words
+            raise CheckFailed(f"{grammar.file}:{line}: type '{unknown}' is not allowed; use one of: "
+                              f"{', '.join(grammar.types)}") from None
         raise CheckFailed(f"{grammar.file}:{line}: cannot parse this as a C function"
                           f"{f' ({hint})' if hint else ''}: {msg}") from None
+
+
+def _unknown_type(source_line: str, grammar: Grammar) -> str | None:
+    """A word used as a type in this line (`NAME ident` before = ; , or )) that is no type of
+    the grammar: uint64_t, bool, size_t... The parser only sees an unexpected identifier."""
+    known = set(grammar.types) | {"const", "struct", "return", "static", "volatile", "register", "extern", "signed",
+                                  "unsigned", "long", "short", "inline", "else", "case", "goto", "sizeof"}
+    for m in re.finditer(r"\b([A-Za-z_]\w*)\s+\**\s*[A-Za-z_]\w*\s*[=;,)\[]", source_line):
+        if m.group(1) not in known:
+            return m.group(1)
+    return None
 
 
 def _where_it_stopped(parser: c_parser.CParser) -> str:

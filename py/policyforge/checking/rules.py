@@ -24,7 +24,7 @@ CXX_KEYWORDS = {"and", "or", "not", "xor", "bitand", "bitor", "compl", "new", "d
                 "decltype", "noexcept", "static_assert", "thread_local", "concept", "requires", "co_await",
                 "co_return", "co_yield", "consteval", "constinit", "constexpr", "asm", "std"}
 ASSIGN_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "|=", "^="}
-COMPARISONS = {"<": "up", "<=": "up", ">": "down", ">=": "down"}
+COMPARISONS = {"<": "up", "<=": "up", ">": "down", ">=": "down", "!=": "ne"}
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
@@ -69,6 +69,7 @@ class _Checker:
         self.reads: dict[str, set[str]] = {}
         self.calls: set[str] = set()
         self.constants = dict(grammar.constants)
+        self.rejected: set[str] = set()   # names of rejected top-level declarations: no follow-up errors
         if grammar.language == "c++":
             self.constants.update(true=1, false=0)
 
@@ -105,6 +106,8 @@ class _Checker:
                 what = getattr(ext, "name", None) or type(ext).__name__.lower()
                 self.err(ext, f"top-level declaration '{what}' is not allowed (no globals, prototypes or "
                               f"types; define only {holes})")
+                if getattr(ext, "name", None):
+                    self.rejected.add(ext.name)
         for fn in self.g.functions:
             if fn.name not in defined:
                 self.errors.append(f"{self.g.file}: must define {fn.name}() with the signature `{fn.signature}`")
@@ -167,6 +170,8 @@ class _Checker:
             self.err(node, "goto and labels are not allowed")
         elif isinstance(node, c_ast.Pragma):
             self.err(node, "#pragma is not allowed")
+        elif isinstance(node, c_ast.Cast) and _type_str(node.to_type.type) == "void" and isinstance(node.expr, c_ast.ID):
+            self.expr(node.expr, scope, protected)     # `(void)ctx;`: marks a name used, does nothing
         elif isinstance(node, (c_ast.Assignment, c_ast.UnaryOp, c_ast.FuncCall, c_ast.ExprList,
                                c_ast.BinaryOp, c_ast.TernaryOp, c_ast.ID, c_ast.Constant, c_ast.Cast,
                                c_ast.StructRef)):
@@ -223,6 +228,11 @@ class _Checker:
         elif kind == "scalar":
             self.scalar(d.init, scope, set())
         else:
+            if isinstance(d.init, c_ast.BinaryOp):
+                self.err(d, f"pointer arithmetic is not allowed: write `{tname}{name} = "
+                            f"{self._pointer_call_for(kind[4:]).name}(...);`")
+                scope.names[name] = _Local(kind)
+                return
             got = self.expr(d.init, scope, set())
             if got != kind:
                 call = self._pointer_call_for(kind[4:])
@@ -253,7 +263,8 @@ class _Checker:
         return True
 
     def _check_name(self, node: c_ast.Node, name: str, shadowed: _Local | None) -> None:
-        if RESERVED.match(name) or name in CXX_KEYWORDS or name in self.macros or name.startswith(STD_PREFIX):
+        cxx = self.g.language == "c++" and name in CXX_KEYWORDS    # `new`, `this`: plain names in C
+        if RESERVED.match(name) or cxx or name in self.macros or name.startswith(STD_PREFIX):
             self.err(node, f"the name '{name}' is reserved by the template or the compiler; choose another")
         elif self.g.call(name) or self.g.function(name) or name in self.constants:
             self.err(node, f"the name '{name}' is already a function or a constant; choose another")
@@ -277,13 +288,28 @@ class _Checker:
             d = node.init.decls[0]
             self.local(d, inner)
             var, start = d.name, self.const(d.init) if d.init is not None else None
+            names = getattr(getattr(d.type, "type", None), "names", [])
+            if any(n == "unsigned" or n.lstrip("_").startswith("u") for n in names):
+                self.err(node, f"a loop counter must be a signed integer (`int {var}`): an unsigned one counting "
+                               "down never goes below 0")
+                return
         elif isinstance(node.init, c_ast.Assignment) and node.init.op == "=" and isinstance(node.init.lvalue, c_ast.ID):
             self.expr(node.init, inner, protected)
             var, start = node.init.lvalue.name, self.const(node.init.rvalue)
         bound = self._bound(node.cond, var) if var else None
         step = self._step(node.next, var) if var else None
+        if bound is not None and bound[0] == "ne" and start is not None and step is not None:
+            # `k != LIMIT` ends only if the steps land on LIMIT exactly
+            if (limit := bound[2]) == start or (limit - start) / step <= 0 or (limit - start) % step:
+                self.err(node, f"this loop's `!=` bound is never reached by its step; write `{var} < ...`")
+                return
+            bound = ("up", "<", limit) if step > 0 else ("down", ">", limit)
         if start is None or bound is None or step is None or (bound[0] == "up") != (step > 0):
-            self.err(node, self._loop_message())
+            what = ("its counter must be initialized to a constant" if start is None else
+                    "its condition needs `counter < CONSTANT` (or >, <=, >=, != against a constant)" if bound is None
+                    else "its step must be a constant increment (k++, k += 2) or decrement" if step is None
+                    else "its step goes away from its bound")
+            self.err(node, f"{self._loop_message()} (here {what})")
             return
         direction, op, limit = bound
         span = (limit - start) if direction == "up" else (start - limit)
@@ -293,7 +319,7 @@ class _Checker:
             self.err(node, f"this loop runs {trips} times; at most {self.g.max_trips} are allowed")
             return
         for conj in _conjuncts(node.cond):
-            self.scalar(conj, inner, protected)
+            self.scalar(conj, inner, protected | {var})     # the condition may not move the counter
         self.expr(node.next, inner, protected)
         guarded = protected | {var}
         self.stmt(node.stmt, _Scope(inner), loops + 1, guarded)
@@ -305,7 +331,7 @@ class _Checker:
                 continue
             op, left, right = conj.op, conj.left, conj.right
             if isinstance(right, c_ast.ID) and right.name == var:
-                op, left, right = FLIPPED[op], right, left
+                op, left, right = FLIPPED.get(op, op), right, left
             if isinstance(left, c_ast.ID) and left.name == var:
                 limit = self.const(right)
                 if limit is not None:
@@ -342,6 +368,12 @@ class _Checker:
         if isinstance(node, c_ast.UnaryOp) and node.op in ("-", "+"):
             v = self.const(node.expr)
             return None if v is None else (-v if node.op == "-" else v)
+        if isinstance(node, c_ast.BinaryOp) and node.op in ("<<", ">>", "/") :
+            a, b = self.const(node.left), self.const(node.right)
+            if a is not None and b is not None and 0 <= b < 63 and (node.op != "/" or b != 0):
+                a, b = int(a), int(b)
+                return a << b if node.op == "<<" else a >> b if node.op == ">>" else int(a / b)
+            return None
         if isinstance(node, c_ast.BinaryOp) and node.op in ("+", "-", "*"):
             a, b = self.const(node.left), self.const(node.right)
             if a is not None and b is not None:
@@ -378,8 +410,15 @@ class _Checker:
             if self.g.call(self._call_name(node.name)) or self.g.function(node.name):
                 self.err(node, f"'{self._call_name(node.name)}' may only be called")
                 return None
-            self.err(node, f"'{self._call_name(node.name)}' is not declared here; read features through the "
-                           f"parameters ({', '.join(p.name for p in self.fn.params)}) and declare locals before use")
+            if node.name in self.rejected:      # already said: a global is not allowed
+                return None
+            name = self._call_name(node.name)
+            if re.fullmatch(r"[A-Z][A-Z0-9_]+", name):
+                self.err(node, f"'{name}' is not declared here: no header macros or constants are available "
+                               f"(write the number itself{', or use ' + ', '.join(self.g.constants) if self.g.constants else ''})")
+            else:
+                self.err(node, f"'{name}' is not declared here; read features through the parameters "
+                               f"({', '.join(p.name for p in self.fn.params)}) and declare locals before use")
             return None
         if isinstance(node, c_ast.StructRef):
             return self.field(node, scope, protected)
@@ -392,7 +431,7 @@ class _Checker:
         if isinstance(node, c_ast.BinaryOp):
             if node.op in ("/", "%") and not self.g.division:
                 self.err(node, "division must use pf_div(a, b), which returns 0 when b == 0" if node.op == "/" else
-                         "modulo is not allowed (a value not checked against zero); use a - pf_div(a, b) * b")
+                         "modulo (%) is not allowed; write a - pf_div(a, b) * b")
             self.scalar(node.left, scope, protected)
             self.scalar(node.right, scope, protected)
             return "scalar"

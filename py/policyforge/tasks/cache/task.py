@@ -58,9 +58,10 @@ CACHE_FIELDS = {
     "pf_obj.ghost_age": "how long it stayed cached before that eviction (virtual time); 0 if not a ghost",
     "pf_obj.ghost_gap": "virtual time between that eviction and this insertion; 0 if not a ghost",
     "pf_ctx.now": "the current virtual time (requests so far)",
-    "pf_ctx.n_objs": "objects in the cache",
+    "pf_ctx.n_objs": "objects in the cache, not counting this one (0 at the first insertion)",
     "pf_ctx.cache_size": "capacity, in objects (or bytes when sizes count)",
-    "pf_ctx.count_p50": "median count over cached objects (from a sample, refreshed every few thousand requests)",
+    "pf_ctx.count_p50": "median count over cached objects (from a sample, refreshed every few thousand "
+                        "requests; this and the other percentiles and ghost_hits are 0 before the first refresh)",
     "pf_ctx.count_p90": "90th percentile of count over cached objects",
     "pf_ctx.age_p50": "median idle time over cached objects, idle time = now - last_access",
     "pf_ctx.age_p90": "90th percentile of that idle time",

@@ -45,7 +45,9 @@ POLICY_DOC = (
     "policy cannot otherwise remember that it left slow start, it must decide from its inputs on every "
     "ACK); paces the connection at 2 x cwnd x mss / srtt while cwnd < ssthresh and 1.2 x after (there "
     "is no separate rate output: a rate-based design sets cwnd = rate x RTT, for which s->bdp helps). "
-    "The function keeps no state between calls: all history is in s and h.")
+    "The function keeps no state between calls: all history is in s and h. The BPF verifier walks every path "
+    "through the program (at most a million instructions in all): branches inside loops multiply, so prefer "
+    "the aggregates of h to nested loops. clang warns (as errors) about && inside || without parentheses.")
 CC_FIELDS = {
     "pf_cc_state.cwnd": "the current congestion window, packets",
     "pf_cc_state.ssthresh": "slow-start threshold, packets (see above: set only on a new loss)",
@@ -132,6 +134,8 @@ def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subpr
 NOT_REASON = re.compile(r"^(\d+:|;|mark_precise|verification time|stack depth|processed |\s|func |Func#|Validating|"
                         r"last_idx|from \d+ to|libbpf:|-- |Global function)")
 INSN = re.compile(r"^\d+: ")
+GLUED = re.compile(r"(BPF program is too large\.[^\n]*|The sequence of \d+ jumps is too complex[^\n]*|"
+                   r"infinite loop detected[^\n]*|back-edge from insn[^\n]*)")
 SOURCE = re.compile(r"^; (.*) @ (\S+):(\d+)$")
 # the common classes of rejection, and what to do about each (first match wins)
 VERIFIER_HINTS = (
@@ -160,6 +164,7 @@ def summarize_verifier_log(text: str, policy_file: str = "policy.c", keep: int =
     lines = text.splitlines()
     if "-- BEGIN PROG LOAD LOG --" not in text:
         return "\n".join(ln for ln in lines if ln.strip())[-4000:]
+    glued = GLUED.findall(text)   # limits the kernel prints at the end of an instruction's line
     start = next(i for i, ln in enumerate(lines) if "BEGIN PROG LOAD LOG" in ln)
     end = next((i for i, ln in enumerate(lines) if "END PROG LOAD LOG" in ln), len(lines))
     log = [ln for ln in lines[start + 1:end] if not ln.startswith("mark_precise")]
@@ -168,6 +173,8 @@ def summarize_verifier_log(text: str, policy_file: str = "policy.c", keep: int =
     while k > 0 and log[k - 1].strip() and not NOT_REASON.match(log[k - 1]):
         k -= 1
     reasons = [ln.strip() for ln in log[k:stats]]
+    if glued:
+        reasons = [glued[-1].strip()] + reasons
     if not reasons:    # no statistics line: the last line that reads as a reason
         cands = [n for n, ln in enumerate(log) if ln.strip() and not NOT_REASON.match(ln)]
         k = cands[-1] if cands else len(log)
@@ -181,8 +188,9 @@ def summarize_verifier_log(text: str, policy_file: str = "policy.c", keep: int =
         out.append(f"{policy_file}:{where.group(3)}: the BPF verifier rejected the program: {'; '.join(reasons)}")
         out.append(f"    at: {where.group(1).strip()}")
     else:
-        place = f" in the template ({where.group(2)}:{where.group(3)})" if where else ""
-        out.append(f"{policy_file}: the BPF verifier rejected the program{place}: {'; '.join(reasons)}")
+        place = f"{where.group(2)}:{where.group(3)}" if where else policy_file
+        out.append(f"{place}: the BPF verifier rejected the program: {'; '.join(reasons)}"
+                   + (f" (in the template's code, not in {policy_file})" if where else ""))
         if mine:
             out.append(f"    the last line of {policy_file} before it: {mine.group(3)}: {mine.group(1).strip()}")
     reason_text = " ".join(reasons)
