@@ -148,7 +148,8 @@ def rules_text(g: Grammar) -> str:
     if g.max_trips:
         stmts.append(f"`for` loops whose bound the checker can see: a counter initialized to a constant, a "
                      f"condition `counter < CONSTANT` (further conditions may follow with &&), a constant "
-                     f"step, e.g. `{g.loop_hint}`; at most {g.max_trips} iterations, nested at most "
+                     f"step, e.g. `{g.loop_hint}`; the counter changes only in the loop's header; a counter "
+                     f"that counts down is signed; at most {g.max_trips} iterations, nested at most "
                      f"{g.max_nesting} deep; break and continue are allowed; no while, do or goto")
     else:
         stmts.append(f"no loops of any kind ({g.purpose})")
@@ -167,8 +168,9 @@ def rules_text(g: Grammar) -> str:
     if g.language == "c++":
         stmts.append("C-style C++: write each type (no auto), C casts ((double)x, not static_cast), no constexpr, "
                      "lambdas, templates, classes or namespaces")
+    stmts.append("shifts (<<, >>) only by a constant count from 0 to 62, or a count masked into that range (x >> (k & 15))")
     stmts.append("not allowed: pointers of your own, & (address), [] (indexing), casts to pointers, "
-                 "structs, unions, arrays, strings, static or global variables, asm, attributes, "
+                 "structs, unions, arrays, strings, static or global variables, asm, attributes, #pragma, "
                  "recursion, calls not listed above")
     out.append("Statements and expressions:\n    " + "\n    ".join(stmts))
     return "\n\n".join(out)

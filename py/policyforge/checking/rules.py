@@ -283,21 +283,23 @@ class _Checker:
             self.err(node, f"loops may nest at most {self.g.max_nesting} deep")
             return
         inner = _Scope(scope)
-        var, start = None, None
+        var, start, unsigned = None, None, False
         if isinstance(node.init, c_ast.DeclList) and len(node.init.decls) == 1:
             d = node.init.decls[0]
             self.local(d, inner)
             var, start = d.name, self.const(d.init) if d.init is not None else None
             names = getattr(getattr(d.type, "type", None), "names", [])
-            if any(n == "unsigned" or n.lstrip("_").startswith("u") for n in names):
-                self.err(node, f"a loop counter must be a signed integer (`int {var}`): an unsigned one counting "
-                               "down never goes below 0")
-                return
+            unsigned = any(n == "unsigned" or n.lstrip("_").startswith("u") for n in names)
         elif isinstance(node.init, c_ast.Assignment) and node.init.op == "=" and isinstance(node.init.lvalue, c_ast.ID):
+            unsigned = False
             self.expr(node.init, inner, protected)
             var, start = node.init.lvalue.name, self.const(node.init.rvalue)
         bound = self._bound(node.cond, var) if var else None
         step = self._step(node.next, var) if var else None
+        if var and step is not None and step < 0 and unsigned:
+            self.err(node, f"a loop counter that counts down must be signed (`int {var}`): an unsigned one never "
+                           "goes below 0")
+            return
         if bound is not None and bound[0] == "ne" and start is not None and step is not None:
             # `k != LIMIT` ends only if the steps land on LIMIT exactly
             if (limit := bound[2]) == start or (limit - start) / step <= 0 or (limit - start) % step:
@@ -353,6 +355,16 @@ class _Checker:
                     return k if nxt.rvalue.op == "+" else -k
         return None
 
+    def _shift_count_ok(self, node: c_ast.Node) -> bool:
+        """A shift count that is provably 0..62: a constant, or anything masked with `& C`."""
+        k = self.const(node)
+        if k is not None:
+            return 0 <= k <= 62
+        if isinstance(node, c_ast.BinaryOp) and node.op == "&":
+            masks = [self.const(node.left), self.const(node.right)]
+            return any(m is not None and 0 <= m <= 62 for m in masks)
+        return False
+
     def const(self, node: c_ast.Node | None) -> float | None:
         """The value of an integer constant expression, else None."""
         if isinstance(node, c_ast.Constant) and node.type.endswith("int"):
@@ -368,7 +380,7 @@ class _Checker:
         if isinstance(node, c_ast.UnaryOp) and node.op in ("-", "+"):
             v = self.const(node.expr)
             return None if v is None else (-v if node.op == "-" else v)
-        if isinstance(node, c_ast.BinaryOp) and node.op in ("<<", ">>", "/") :
+        if isinstance(node, c_ast.BinaryOp) and node.op in ("<<", ">>", "/"):
             a, b = self.const(node.left), self.const(node.right)
             if a is not None and b is not None and 0 <= b < 63 and (node.op != "/" or b != 0):
                 a, b = int(a), int(b)
@@ -429,6 +441,10 @@ class _Checker:
         if isinstance(node, c_ast.UnaryOp):
             return self.unary(node, scope, protected)
         if isinstance(node, c_ast.BinaryOp):
+            if node.op in ("<<", ">>"):
+                if not self._shift_count_ok(node.right):
+                    self.err(node, "a shift's count must be a constant from 0 to 62, or masked into that range "
+                                   "(`x >> (k & 15)`): a count of 64 or more, or a negative one, is undefined")
             if node.op in ("/", "%") and not self.g.division:
                 self.err(node, "division must use pf_div(a, b), which returns 0 when b == 0" if node.op == "/" else
                          "modulo (%) is not allowed; write a - pf_div(a, b) * b")
