@@ -114,7 +114,8 @@ def _calls_text(g: Grammar) -> str:
     plain = [c.name for c in g.calls if c.name in math]
     if plain:
         two = [n for n in plain if MATH_ARITY.get(n, 1) == 2]
-        line = f"math: {', '.join(plain)} (as in <math.h>; {', '.join(two)} take two arguments, the others one)"
+        header = "<cmath>" if g.language == "c++" else "<math.h>"
+        line = f"math: {', '.join(plain)} (as in {header}; {', '.join(two)} take two arguments, the others one)"
         if any(c.name.startswith("std::") for c in g.calls):
             extra = [c.name for c in g.calls if c.name.startswith("std::") and c.name[5:] not in math]
             line += f"; each also spelled std::log etc.; and {', '.join(extra)} on doubles"
