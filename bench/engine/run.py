@@ -34,7 +34,7 @@ def measure(task: str, options: dict, workers: int, rounds: int, per_round: int)
     # Wall time of rounds 1..R only: baselines and seeds are not part of the candidate loop.
     done = dict(ctl.store._conn().execute("SELECT round, finished FROM rounds").fetchall())
     wall = done[rounds] - done[0]
-    cands = ctl.store.candidates("round >= 1")
+    cands = [c for c in ctl.store.candidates() if c["round"] >= 1]
     n = len(cands)
     check = sum(c["check_s"] for c in cands)
     ev = sum(c["eval_s"] for c in cands)

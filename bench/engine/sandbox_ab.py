@@ -47,7 +47,7 @@ cfg = RunConfig(task="cache", task_options={}, generator="offline", rounds=round
 ctl = Controller(out / "run", cfg, quiet=True)
 ctl.run()
 done = dict(ctl.store._conn().execute("SELECT round, finished FROM rounds").fetchall())
-cands = ctl.store.candidates("round >= 1")
+cands = [c for c in ctl.store.candidates() if c["round"] >= 1]
 wall = done[rounds] - done[0]
 print(json.dumps({"candidates": len(cands), "wall_s": wall, "per_minute": 60 * len(cands) / wall,
                   "check_s": sum(c["check_s"] for c in cands) / len(cands),

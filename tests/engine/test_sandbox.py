@@ -58,7 +58,7 @@ def test_hostile_candidates_are_contained_and_recorded(tmp_path):
     ctl = Controller(tmp_path / "run", cfg, quiet=True)
     ctl.run()
     assert time.monotonic() - t0 < 60
-    rows = {r["model"]: r for r in ctl.store.candidates("round=1")}
+    rows = {r["model"]: r for r in ctl.store.candidates(round=1)}
     assert set(rows) == {"loop", "memory", "segfault", "forkbomb", "good"}
     assert rows["good"]["status"] == "evaluated" and rows["good"]["score"] == 0.0
     assert rows["loop"]["status"] == "failed" and "timeout" in rows["loop"]["reason"]

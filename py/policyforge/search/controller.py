@@ -34,8 +34,9 @@ from .. import sandbox, tasks
 from ..task import CheckOutcome, Evaluation, Task, TaskError
 from . import generators
 from .database import FINISHED, RunLock, Store
-from .generators import Generator, GeneratorError, GeneratorStop, Proposal
-from .prompt import Repair, normalize
+from .generators import Generator, GeneratorError, GeneratorStop
+from .prompt import normalize
+from .types import Proposal, Repair
 from .selector import IslandSelector
 
 log = logging.getLogger("policyforge")
@@ -161,13 +162,10 @@ class Controller:
 
     # --- resume support -----------------------------------------------------------------
     def _restore_generator_position(self) -> None:
-        """Replay and budgets continue where the killed run stopped."""
-        llm = self.store.candidates("generator IN ('openai','replay')")
-        if hasattr(self.generator, "position"):
-            calls = len(llm) + sum(max(0, len(self.store.attempts(c["id"])) - 1) for c in llm)
-            self.generator.position = calls
-        if hasattr(self.generator, "set_spent"):
-            self.generator.set_spent(self.store.total_cost())
+        """Replay positions and budgets continue where the killed run stopped."""
+        made = self.store.candidates(generators=(self.generator.name,))
+        calls = len(made) + sum(max(0, len(self.store.attempts(x["id"])) - 1) for x in made)
+        self.generator.restore(calls, self.store.total_cost())
 
     # --- the run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -188,7 +186,7 @@ class Controller:
         if self.resumed:
             self._rebuild_log()
         total = len(self.task.seeds()) + cfg.rounds * cfg.candidates_per_round
-        done = len(self.store.candidates(f"status IN {FINISHED}"))
+        done = len(self.store.candidates(status=FINISHED))
         self.progress = Progress(total) if not self.quiet else None
         if self.progress:
             self.progress.done = done
@@ -222,7 +220,7 @@ class Controller:
         best = self.store.best()
         if self.stop_reason:
             self._log(f"stopped early: {self.stop_reason}")
-        generated = len(self.store.candidates("generator != 'seed'"))
+        generated = len(self.store.candidates(generated=True))
         return {"best": best, "stop_reason": self.stop_reason, "generated": generated,
                 "generator_error": str(self.generator_error) if self.generator_error else ""}
 
@@ -257,7 +255,7 @@ class Controller:
     def _rebuild_log(self) -> None:
         """run.log anew from the store: a kill may have cut the last line, and the store is
         the truth. The old file is replaced in one rename."""
-        entries = [(c["finished"], self._candidate_line(c)) for c in self.store.candidates(f"status IN {FINISHED}")]
+        entries = [(c["finished"], self._candidate_line(c)) for c in self.store.candidates(status=FINISHED)]
         entries += [(r["finished"], f"round {r['round']} done") for r in self.store.rounds()]
         created = self.store.meta("created")
         header = [(created or 0, f"run {self.out} task={self.config.task} generator={self.config.generator} "
@@ -384,7 +382,7 @@ class Controller:
         while True:
             last = self.store.attempts(cid)[attempt]
             h = source_hash(source)
-            twin = self.store.candidates("source_hash=? AND id<?", (h, cid))
+            twin = self.store.candidates(source_hash=h, before_id=cid)
             if twin:
                 self.store.finish(cid, status="duplicate", source=source, source_hash=h,
                                   reason=f"same source as candidate {twin[0]['id']}",

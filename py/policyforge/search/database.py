@@ -247,14 +247,33 @@ class Store:
             "SELECT MAX(score) FROM baselines WHERE ranked=1 AND ok=1 AND score IS NOT NULL").fetchone()
         return row[0] if row else None
 
-    def candidates(self, where: str = "1=1", args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(f"SELECT * FROM candidates WHERE {where} ORDER BY id", tuple(args)).fetchall()
+    def candidates(self, *, round: int | None = None, before_round: int | None = None,
+                   from_round: int | None = None, status: Iterable[str] | None = None,
+                   generated: bool | None = None, generators: Iterable[str] | None = None,
+                   source_hash: str | None = None, before_id: int | None = None) -> list[sqlite3.Row]:
+        """Candidates in id order, filtered by what is given: a round (exactly, before, from),
+        statuses, generated (not seeds) or seeds only, generators, a source hash, ids below one."""
+        where, args = [], []
+        for cond, value in (("round = ?", round), ("round < ?", before_round), ("round >= ?", from_round),
+                            ("source_hash = ?", source_hash), ("id < ?", before_id)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        for col, values in (("status", status), ("generator", generators)):
+            if values is not None:
+                values = list(values)
+                where.append(f"{col} IN ({','.join('?' * len(values))})" if values else "0")
+                args += values
+        if generated is not None:
+            where.append("generator != 'seed'" if generated else "generator = 'seed'")
+        sql = "SELECT * FROM candidates" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        return self._conn().execute(sql, args).fetchall()
 
     def candidate(self, cand: int) -> sqlite3.Row | None:
         return self._conn().execute("SELECT * FROM candidates WHERE id=?", (cand,)).fetchone()
 
     def round_candidates(self, rnd: int) -> list[sqlite3.Row]:
-        return self.candidates("round=?", (rnd,))
+        return self.candidates(round=rnd)
 
     def scored(self, before_round: int | None = None) -> list[sqlite3.Row]:
         """Evaluated candidates, best first (ties: older first)."""
@@ -269,14 +288,6 @@ class Store:
     def best(self) -> sqlite3.Row | None:
         rows = self.scored()
         return rows[0] if rows else None
-
-    def finished_by_hash(self, source_hash: str) -> sqlite3.Row | None:
-        return self._conn().execute(
-            "SELECT * FROM candidates WHERE source_hash=? AND status IN ('evaluated','failed','check_failed','screened')"
-            " ORDER BY id LIMIT 1", (source_hash,)).fetchone()
-
-    def known_hashes(self) -> set[str]:
-        return {r[0] for r in self._conn().execute("SELECT source_hash FROM candidates")}
 
     def mark_round(self, rnd: int) -> None:
         self._write("INSERT OR REPLACE INTO rounds VALUES (?, ?)", (rnd, time.time()))

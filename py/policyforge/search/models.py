@@ -23,7 +23,7 @@ from .database import Store
 
 def model_stats(store: Store, models: list[str], before_round: int) -> dict[str, tuple[int, float]]:
     """model -> (candidates it wrote, summed reward) over the rounds before `before_round`."""
-    rows = store.candidates("round < ? AND generator NOT IN ('seed')", (before_round,))
+    rows = store.candidates(before_round=before_round, generated=True)
     scored = store.scored(before_round=before_round)
     scores = [r["score"] for r in scored]
     spread = (max(scores) - min(scores)) if len(scores) > 1 else 0.0

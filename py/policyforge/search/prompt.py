@@ -6,27 +6,10 @@ A repair prompt adds the failed source and the checker's exact output.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from ..task import Task
-
-
-@dataclasses.dataclass
-class Parent:
-    id: int
-    source: str
-    score: float | None
-    genome: dict | None = None
-    metrics: dict | None = None
-
-
-@dataclasses.dataclass
-class Repair:
-    source: str
-    stage: str
-    feedback: str
-    earlier: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (stage, feedback), oldest first
+from .types import Parent, Repair
 
 
 def _holes_text(task: Task) -> str:

@@ -10,7 +10,7 @@ import json
 import random
 
 from .database import Store
-from .prompt import Parent
+from .types import Parent
 
 
 def _parent(row) -> Parent:

@@ -2,7 +2,8 @@
 ensemble, or recorded responses replayed in order."""
 from __future__ import annotations
 
-from .base import Generator, GeneratorError, GeneratorStop, Proposal
+from ..types import Proposal
+from .base import Generator, GeneratorError, GeneratorStop
 
 
 def make(kind: str, **kw) -> Generator:

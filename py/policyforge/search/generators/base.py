@@ -1,12 +1,11 @@
 """The generator interface."""
 from __future__ import annotations
 
-import dataclasses
 import random
 from abc import ABC, abstractmethod
 
 from ...task import Task
-from ..prompt import Parent, Repair
+from ..types import Parent, Proposal, Repair
 
 
 class GeneratorError(Exception):
@@ -17,20 +16,6 @@ class GeneratorError(Exception):
 class GeneratorStop(GeneratorError):
     """The generator has nothing more to give by design (budget spent, replay file at its
     end): the run stops early and that is a normal end."""
-
-
-@dataclasses.dataclass
-class Proposal:
-    source: str
-    genome: dict | None = None
-    operation: str = ""
-    model: str = ""
-    prompt: str = ""
-    response: str = ""
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
 
 
 class Generator(ABC):
@@ -45,6 +30,10 @@ class Generator(ABC):
         sources already in the store, which a generator should not propose again. ``model``:
         the model to ask, when the controller chose it (--model-choice ucb); else the
         generator's own choice."""
+
+    def restore(self, calls: int, spent_usd: float) -> None:
+        """Continue a resumed run where it stopped: `calls` answers were consumed so far
+        (proposals and repairs), `spent_usd` was spent. Generators without such state ignore it."""
 
     @abstractmethod
     def repair(self, task: Task, parents: list[Parent], failed: Repair, rng: random.Random,

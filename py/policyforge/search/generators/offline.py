@@ -15,7 +15,8 @@ import time
 from ...task import Task
 from .. import expr
 from ..prompt import Parent, Repair, normalize
-from .base import Generator, Proposal
+from ..types import Proposal
+from .base import Generator
 
 
 class OfflineGenerator(Generator):

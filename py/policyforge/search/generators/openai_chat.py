@@ -14,7 +14,8 @@ import time
 
 from ...task import Task
 from ..prompt import Parent, Repair, extract_code, new_candidate_messages, render_messages, repair_messages
-from .base import Generator, GeneratorError, GeneratorStop, Proposal
+from ..types import Proposal
+from .base import Generator, GeneratorError, GeneratorStop
 
 # USD per million tokens (input, output); override with --price MODEL=IN/OUT.
 DEFAULT_PRICES = {
@@ -58,8 +59,8 @@ class OpenAIGenerator(Generator):
     def spent_usd(self) -> float:
         return self._spent
 
-    def set_spent(self, usd: float) -> None:
-        self._spent = usd
+    def restore(self, calls: int, spent_usd: float) -> None:
+        self._spent = spent_usd
 
     def _cost(self, model: str, tin: int, tout: int) -> float:
         pin, pout = self.prices.get(model, (0.0, 0.0))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ...task import Task
 from ..prompt import Parent, Repair, extract_code, new_candidate_messages, render_messages, repair_messages
-from .base import Generator, GeneratorError, GeneratorStop, Proposal
+from ..types import Proposal
+from .base import Generator, GeneratorError, GeneratorStop
 
 
 class ReplayGenerator(Generator):
@@ -46,6 +47,9 @@ class ReplayGenerator(Generator):
             raise GeneratorError(f"replay file {path} holds no response")
         self.position = 0
         self._lock = threading.Lock()
+
+    def restore(self, calls: int, spent_usd: float) -> None:
+        self.position = calls
 
     def _next(self, msgs: list[dict], op: str) -> Proposal:
         with self._lock:
