@@ -18,12 +18,10 @@ import dataclasses
 import errno
 import hashlib
 import json
-import logging
 import os
 import random
 import shutil
 import sqlite3
-import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +34,9 @@ from . import generators
 from .database import FINISHED, RunLock, Store
 from .generators import Generator, GeneratorError, GeneratorStop
 from .prompt import normalize
+from .runlog import Progress, RunLog
 from .types import Proposal, Repair
 from .selector import IslandSelector
-
-log = logging.getLogger("policyforge")
 
 
 @dataclasses.dataclass
@@ -91,46 +88,18 @@ def disk_error(e: BaseException) -> bool:
     return isinstance(e, sqlite3.OperationalError) and "full" in str(e)
 
 
+@dataclasses.dataclass
+class _Checked:
+    """A candidate after its checks and repairs: its final source and check."""
+    source: str
+    check: CheckOutcome
+    attempt: int                      # the index of its last attempt = the repairs it took
+    check_s: float
+    tokens: tuple[int, int, float]    # tokens in, out and USD of its repairs
+
+
 def source_hash(source: str) -> str:
     return hashlib.sha256(normalize(source).encode()).hexdigest()[:16]
-
-
-class Progress:
-    """A progress bar on a terminal, plain log lines otherwise."""
-
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.stream = total, 0, stream
-        self.tty = stream.isatty()
-        self.t0 = time.monotonic()
-        self.best: float | None = None
-        self.round = 0
-
-    def line(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(text + "\n")
-        self.bar()
-
-    def step(self, score: float | None) -> None:
-        self.done += 1
-        if score is not None and (self.best is None or score > self.best):
-            self.best = score
-        self.bar()
-
-    def bar(self) -> None:
-        if not self.tty:
-            return
-        frac = self.done / max(1, self.total)
-        filled = int(30 * frac)
-        best = "-" if self.best is None else f"{self.best:.5f}"
-        self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
-                          f"round {self.round}  best {best}  {time.monotonic() - self.t0:.0f}s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
 
 
 class Controller:
@@ -157,7 +126,7 @@ class Controller:
         self.quiet = quiet
         self.stop_reason = ""
         self.generator_error: GeneratorError | None = None   # a failure, not a normal stop
-        self.progress: Progress | None = None
+        self.runlog = RunLog(self.out / "run.log")
         self._restore_generator_position()
 
     # --- resume support -----------------------------------------------------------------
@@ -184,12 +153,10 @@ class Controller:
         self._need_space()
         self.shared.mkdir(exist_ok=True)
         if self.resumed:
-            self._rebuild_log()
+            self.runlog.rebuild(self.store, f"run {self.out} task={cfg.task} generator={cfg.generator}")
         total = len(self.task.seeds()) + cfg.rounds * cfg.candidates_per_round
         done = len(self.store.candidates(status=FINISHED))
-        self.progress = Progress(total) if not self.quiet else None
-        if self.progress:
-            self.progress.done = done
+        self.runlog.progress = progress = Progress(total, done) if not self.quiet else None
         self.task.prepare(self.shared)
         self._log(f"{'resumed' if self.resumed else 'run'} {self.out} task={self.task.name} "
                   f"generator={self.generator.name} rounds={cfg.rounds}x{cfg.candidates_per_round} "
@@ -215,8 +182,8 @@ class Controller:
             pool.shutdown(wait=True)
             self._verify_winner()
         finally:
-            if self.progress:
-                self.progress.close()
+            if progress:
+                progress.close()
         best = self.store.best()
         if self.stop_reason:
             self._log(f"stopped early: {self.stop_reason}")
@@ -243,30 +210,7 @@ class Controller:
         return False
 
     def _log(self, text: str) -> None:
-        log.info(text)
-        self._append_log(time.strftime("%H:%M:%S ") + text + "\n")
-        if self.progress:
-            self.progress.line(text)
-
-    def _append_log(self, text: str) -> None:
-        with open(self.out / "run.log", "a") as f:
-            f.write(text)
-
-    def _rebuild_log(self) -> None:
-        """run.log anew from the store: a kill may have cut the last line, and the store is
-        the truth. The old file is replaced in one rename."""
-        entries = [(c["finished"], self._candidate_line(c)) for c in self.store.candidates(status=FINISHED)]
-        entries += [(r["finished"], f"round {r['round']} done") for r in self.store.rounds()]
-        created = self.store.meta("created")
-        header = [(created or 0, f"run {self.out} task={self.config.task} generator={self.config.generator} "
-                                  f"(rebuilt from the store on resume)")]
-        if self.store.baselines():
-            header.append((created or 0, f"baselines: {len(self.store.baselines())} stored"))
-        lines = [time.strftime("%H:%M:%S ", time.localtime(t or 0)) + text + "\n"
-                 for t, text in header + sorted(entries, key=lambda e: e[0] or 0)]
-        tmp = self.out / "run.log.tmp"
-        tmp.write_text("".join(lines))
-        tmp.replace(self.out / "run.log")
+        self.runlog.event(text)
 
     def _baselines(self) -> None:
         if self.store.baselines():
@@ -283,8 +227,8 @@ class Controller:
     def _round(self, rnd: int) -> None:
         if self.store.round_done(rnd):
             return
-        if self.progress:
-            self.progress.round = rnd
+        if self.runlog.progress:
+            self.runlog.progress.round = rnd
         rows = self.store.round_candidates(rnd)
         if not rows:
             self._propose_round(rnd)
@@ -358,7 +302,7 @@ class Controller:
         except Exception as e:  # a bug in a task must not take the run down
             if disk_error(e) or self._disk_is_full():
                 raise DiskFull(f"the file system of {self.out} is full ({e})") from None
-            self._append_log(traceback.format_exc())
+            self.runlog.raw(traceback.format_exc())
             row = self.store.candidate(cid)
             self.store.finish(cid, status="failed", source=row["source"], source_hash=row["source_hash"],
                               reason=f"internal error: {type(e).__name__}: {e}",
@@ -366,89 +310,107 @@ class Controller:
             self._report_candidate(cid)
 
     def _check_and_evaluate(self, cid: int, best_score: float | None, t0: float) -> None:
-        cfg = self.config
+        """One candidate: check it (repairing with the checker's feedback), then evaluate the
+        one that passed, and record the outcome."""
         row = self.store.candidate(cid)
-        cand_dir = self.out / "candidates" / str(cid)
+        checked = self._check_with_repairs(row, t0)
+        if checked is None:          # a duplicate of an earlier candidate, recorded as such
+            self._report_candidate(cid)
+            return
+        common = dict(source=checked.source, source_hash=source_hash(checked.source), check_s=checked.check_s,
+                      extra_tokens=checked.tokens, repairs=checked.attempt)
+        if not checked.check.ok:
+            self.store.finish(cid, status="check_failed", reason=f"{checked.check.stage}: "
+                              f"{first_line(checked.check.feedback)}", pipeline_s=time.monotonic() - t0, **common)
+        else:
+            ev = self._evaluate(cid, checked.check, best_score)
+            status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
+            self.store.finish(cid, status=status, score=ev.score if status == "evaluated" else None,
+                              metrics=dict(ev.metrics, screen_score=ev.score) if status == "screened" else ev.metrics,
+                              reason=ev.reason, eval_stage=ev.stage, eval_s=ev.seconds,
+                              pipeline_s=time.monotonic() - t0, **common)
+        self._report_candidate(cid)
+
+    def _check_with_repairs(self, row, t0: float) -> "_Checked | None":
+        """Check the candidate's latest attempt; while it fails and repairs are left, ask the
+        generator for a repair and check that. A resumed candidate continues from its last
+        recorded attempt. None when an attempt turns out to duplicate an earlier candidate
+        (recorded here)."""
+        cid = row["id"]
         attempts = self.store.attempts(cid)
-        source = attempts[-1]["source"] if attempts else row["source"]
-        attempt = len(attempts) - 1 if attempts else 0
         if not attempts:
-            self.store.record_attempt(cid, 0, source=source)
-            attempts = self.store.attempts(cid)
-        check: CheckOutcome | None = None
-        check_s = 0.0
-        tokens = [0, 0, 0.0]
-        parents = None
+            self.store.record_attempt(cid, 0, source=row["source"])
+        attempt = max(0, len(attempts) - 1)
+        source = attempts[-1]["source"] if attempts else row["source"]
+        check_s, tokens, parents = 0.0, (0, 0, 0.0), None
         while True:
-            last = self.store.attempts(cid)[attempt]
             h = source_hash(source)
             twin = self.store.candidates(source_hash=h, before_id=cid)
             if twin:
                 self.store.finish(cid, status="duplicate", source=source, source_hash=h,
                                   reason=f"same source as candidate {twin[0]['id']}",
                                   pipeline_s=time.monotonic() - t0, repairs=attempt)
-                self._report_candidate(cid)
-                return
-            if last["ok"] is None or last["ok"] == 1:
-                # Checking is deterministic: a recorded pass is re-checked to rebuild the artifact.
-                attempt_dir = cand_dir / f"attempt{attempt}"
-                if attempt_dir.exists():
-                    shutil.rmtree(attempt_dir)
-                attempt_dir.mkdir(parents=True)
-                check = self.task.check(source, attempt_dir)
-                if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
-                    raise DiskFull(f"checks fail: the file system of {self.out} is full")
-                check_s += check.seconds
-                self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
-                                          feedback=check.feedback, seconds=check.seconds,
-                                          log=check.info.get("log"))
-            else:
-                check = CheckOutcome(False, last["stage"], last["feedback"])
-            if check.ok or attempt >= cfg.repairs:
+                return None
+            check = self._check_attempt(cid, attempt, source)
+            check_s += check.seconds
+            if check.ok or attempt >= self.config.repairs:
                 break
-            # Repair: the exact checker output goes back to the generator.
-            if parents is None:
-                rng = random.Random(f"{cfg.seed}:{row['round']}:{row['slot']}")
+            if parents is None:       # the parents the candidate was made from, as at its round
+                rng = random.Random(f"{self.config.seed}:{row['round']}:{row['slot']}")
                 parents = self.selector.parents(self.store, max(0, row["island"]), row["round"], rng)
-            rng = random.Random(f"{cfg.seed}:{cid}:{attempt + 1}")
-            # the earlier failures of this candidate too (short), so a model does not oscillate
-            earlier = [(a["stage"], a["feedback"]) for a in self.store.attempts(cid)[:attempt] if a["ok"] == 0]
-            try:
-                prop: Proposal = self.generator.repair(
-                    self.task, parents, Repair(source, check.stage, check.feedback, earlier), rng,
-                    model=row["model"] if cfg.model_choice == "ucb" and row["model"] else None)
-            except GeneratorError as e:
-                self._stop(e)
+            prop = self._repair(row, attempt, source, check, parents)
+            if prop is None:
                 break
             attempt += 1
             source = prop.source
-            tokens[0] += prop.tokens_in
-            tokens[1] += prop.tokens_out
-            tokens[2] += prop.cost_usd
+            tokens = (tokens[0] + prop.tokens_in, tokens[1] + prop.tokens_out, tokens[2] + prop.cost_usd)
             self.store.record_attempt(cid, attempt, source=source, prompt=prop.prompt, response=prop.response,
-                                      tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
-                                      cost_usd=prop.cost_usd)
-        h = source_hash(source)
-        if not check.ok:
-            self.store.finish(cid, status="check_failed", source=source, source_hash=h,
-                              reason=f"{check.stage}: {first_line(check.feedback)}", check_s=check_s,
-                              pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens), repairs=attempt)
-            self._report_candidate(cid)
-            return
-        work = check.artifact.parent if check.artifact else cand_dir
+                                      tokens_in=prop.tokens_in, tokens_out=prop.tokens_out, cost_usd=prop.cost_usd)
+        return _Checked(source, check, attempt, check_s, tokens)
+
+    def _check_attempt(self, cid: int, attempt: int, source: str) -> CheckOutcome:
+        """The check of one attempt. A recorded failure is reused; a recorded pass is checked
+        again (checking is deterministic) to rebuild the artifact evaluation needs."""
+        last = self.store.attempts(cid)[attempt]
+        if last["ok"] == 0:
+            return CheckOutcome(False, last["stage"], last["feedback"])
+        attempt_dir = self.out / "candidates" / str(cid) / f"attempt{attempt}"
+        if attempt_dir.exists():
+            shutil.rmtree(attempt_dir)
+        attempt_dir.mkdir(parents=True)
+        check = self.task.check(source, attempt_dir)
+        if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
+            raise DiskFull(f"checks fail: the file system of {self.out} is full")
+        self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
+                                  feedback=check.feedback, seconds=check.seconds, log=check.info.get("log"))
+        return check
+
+    def _repair(self, row, attempt: int, source: str, check: CheckOutcome, parents) -> Proposal | None:
+        """The generator's repair of a failed attempt: the checker's exact output, and the
+        earlier failures of this candidate (short), so a model does not oscillate. None when
+        the generator cannot go on (the run stops after the running candidates)."""
+        cid = row["id"]
+        earlier = [(a["stage"], a["feedback"]) for a in self.store.attempts(cid)[:attempt] if a["ok"] == 0]
+        rng = random.Random(f"{self.config.seed}:{cid}:{attempt + 1}")
+        try:
+            return self.generator.repair(
+                self.task, parents, Repair(source, check.stage, check.feedback, earlier), rng,
+                model=row["model"] if self.config.model_choice == "ucb" and row["model"] else None)
+        except GeneratorError as e:
+            self._stop(e)
+            return None
+
+    def _evaluate(self, cid: int, check: CheckOutcome, best_score: float | None) -> Evaluation:
+        """Evaluate a checked candidate; a result that beats the best baseline is established
+        again in trusted code (task.verify) before it is recorded."""
+        work = check.artifact.parent if check.artifact else self.out / "candidates" / str(cid)
         ev = self.task.evaluate(check, work, best_score)
         bar = self.store.best_baseline_score()
         if ev.ok and ev.stage == "full" and bar is not None and ev.score > bar:
-            ev = self.task.verify(check, work, ev)   # a result that matters: re-establish it
+            ev = self.task.verify(check, work, ev)
         if not ev.ok and self._disk_is_full():
             raise DiskFull(f"evaluations fail: the file system of {self.out} is full")
-        status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
-        self.store.finish(cid, status=status, source=source, source_hash=h,
-                          score=ev.score if status == "evaluated" else None,
-                          metrics=dict(ev.metrics, screen_score=ev.score) if status == "screened" else ev.metrics,
-                          reason=ev.reason, eval_stage=ev.stage, check_s=check_s, eval_s=ev.seconds,
-                          pipeline_s=time.monotonic() - t0, extra_tokens=tuple(tokens), repairs=attempt)
-        self._report_candidate(cid)
+        return ev
 
     def _verify_winner(self) -> None:
         """The winner's score must hold up in trusted code (task.verify) before anything is
@@ -475,28 +437,7 @@ class Controller:
                 self._log(f"winner {best['id']} is {ev.reason}; trying the next best")
 
     def _report_candidate(self, cid: int) -> None:
-        row = self.store.candidate(cid)
-        text = self._candidate_line(row)
-        if self.progress:
-            self.progress.line(text)
-            self.progress.step(row["score"])
-        self._append_log(time.strftime("%H:%M:%S ") + text + "\n")
-
-    def _candidate_line(self, row) -> str:
-        """One line of run.log for a finished candidate."""
-        cid = row["id"]
-        n_att = len(self.store.attempts(cid))
-        repairs = f" after {n_att - 1} repair(s)" if n_att > 1 else ""
-        parents = ",".join(str(p) for p in json.loads(row["parents"])) or "-"
-        if row["status"] == "evaluated":
-            what = f"score {row['score']:.6f}"
-        elif row["status"] == "screened":
-            what = f"screened out at {row['eval_stage']}"
-        else:
-            what = f"{row['status']}: {row['reason']}"
-        return (f"cand {cid:4d} r{row['round']} {row['operation'] or row['generator']:<16} "
-                f"parents {parents:<12} check {'ok' if row['status'] not in ('check_failed',) else 'FAIL'}"
-                f"{repairs}  {what}")
+        self.runlog.candidate(self.store, self.store.candidate(cid))
 
 
 def first_line(text: str) -> str:
