@@ -7,7 +7,7 @@ PF    := $(VENV)/bin/policyforge
 TASK  ?= cache
 ARGS  ?=
 
-.PHONY: deps build demo test synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench clean
+.PHONY: deps build demo test test-fast synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -20,6 +20,10 @@ demo: deps
 
 test: deps
 	$(PY) -m pytest -ra $(ARGS)
+
+## seconds, no root or toolchain needed: the store, selector, prompt, expressions (tests/unit)
+test-fast: deps
+	$(PY) -m pytest -ra tests/unit $(ARGS)
 
 ## make synth TASK=cache|cc|eplb [ARGS="--rounds 10 ..."]
 synth: deps

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.vm
+
 from policyforge.vm import machine
 from policyforge.vm.experiment import evaluate_candidate, run_experiment, seed_policy
 from policyforge.vm.machine import VM, GuestCrash
