@@ -35,9 +35,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "install-deps: creating .venv"
   "$PY" -m venv .venv
 fi
-PIP_REQS=(numpy matplotlib "openai>=1.40" pyroute2 cffi "pybind11>=2.12" "scikit-build-core>=0.10"
-          pytest pytest-timeout "libcachesim==0.3.5" hypothesis zstandard
-          "pycparser==3.12" "pyelftools==0.33" "capstone==5.0.9")   # the checker: parser, object audit
+# pyproject.toml holds the one list: the dependencies, the test extra, the build requirements
+mapfile -t PIP_REQS < <("$PY" -c '
+import tomllib
+d = tomllib.load(open("pyproject.toml", "rb"))
+print("\n".join(d["project"]["dependencies"] + d["project"]["optional-dependencies"]["test"]
+                + d["build-system"]["requires"]))')
 stamp=.venv/.pf-reqs
 want=$(printf '%s\n' "${PIP_REQS[@]}" | sha256sum | cut -c1-16)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then

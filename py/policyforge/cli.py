@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -92,7 +93,9 @@ def _print_table(summary: dict) -> None:
 # options of `run` that a resumed run takes from its store (it continues the same search)
 FIXED_ON_RESUME = ("generator", "model", "price", "replay", "candidates_per_round", "seed", "budget_usd",
                    "repairs", "islands", "option", "out", "model_choice")
-DEFAULTS = {"rounds": 8, "candidates_per_round": 16, "workers": 2, "seed": 0, "repairs": 3, "islands": 2}
+# the defaults of the search's numbers are RunConfig's: one place
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)
+            if f.name in ("rounds", "candidates_per_round", "workers", "seed", "repairs", "islands")}
 
 
 def _stored_config(run: Path) -> RunConfig:
@@ -382,10 +385,11 @@ def _eval(a: argparse.Namespace, task, source: str, work: Path) -> int:
     print(f"{'policy':<28} {task.score_label}")
     for name, score, ranked in rows:
         print(f"{name + ('' if ranked else ' (bound)'):<28} {'failed' if score is None else f'{score:.6f}'}")
-    beaten = [b.name for b in base if b.ranked and b.evaluation.score is not None and ev.score > b.evaluation.score]
-    ranked = [b for b in base if b.ranked and b.evaluation.score is not None]
+    from .search.report import beaten
+    beats, ranked = beaten(ev.score, [(b.name, b.evaluation.score if b.evaluation.ok else None, b.ranked)
+                                      for b in base])
     if ranked:
-        print(f"\n{Path(a.file).name} beats {len(beaten)} of {len(ranked)} ranked baselines")
+        print(f"\n{Path(a.file).name} beats {len(beats)} of {len(ranked)} ranked baselines")
     return 0
 
 
@@ -444,13 +448,13 @@ def parser() -> argparse.ArgumentParser:
                    help="how each call picks a --model: by the fixed weights (default), or by the improvement per "
                         "dollar each model has shown in this run (UCB1; restored exactly on resume)")
     r.add_argument("--replay", metavar="FILE", help="JSONL of recorded responses (--generator replay)")
-    r.add_argument("--rounds", type=_arg(int, min=0), help="rounds after the seeds (default 8)")
-    r.add_argument("--candidates-per-round", type=_arg(int, min=1), help="default 16")
-    r.add_argument("--workers", type=_arg(int, min=1, max=256), help="candidates checked and evaluated at once (default 2)")
-    r.add_argument("--seed", type=_arg(int), help="default 0")
+    r.add_argument("--rounds", type=_arg(int, min=0), help=f"rounds after the seeds (default {DEFAULTS['rounds']})")
+    r.add_argument("--candidates-per-round", type=_arg(int, min=1), help=f"default {DEFAULTS['candidates_per_round']}")
+    r.add_argument("--workers", type=_arg(int, min=1, max=256), help=f"candidates checked and evaluated at once (default {DEFAULTS['workers']})")
+    r.add_argument("--seed", type=_arg(int), help=f"default {DEFAULTS['seed']}")
     r.add_argument("--budget-usd", type=_arg(float, above=0))
-    r.add_argument("--repairs", type=_arg(int, min=0), help="repair attempts after a failed check (default 3)")
-    r.add_argument("--islands", type=_arg(int, min=1), help="default 2")
+    r.add_argument("--repairs", type=_arg(int, min=0), help=f"repair attempts after a failed check (default {DEFAULTS['repairs']})")
+    r.add_argument("--islands", type=_arg(int, min=1), help=f"default {DEFAULTS['islands']}")
     r.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="task option (see `policyforge tasks`)")
     r.add_argument("--out", metavar="DIR", help="run directory (default runs/TASK-DATE)")
     r.add_argument("--resume", metavar="RUN", help="continue a stopped run (--rounds and --workers may change)")

@@ -56,6 +56,16 @@ def number(kind: Callable[[str], Any] = float, *, min: float | None = None, abov
     return parse
 
 
+def boolean(text: str) -> bool:
+    """A yes/no option: 1/true/yes/on or 0/false/no/off, anything else refused."""
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false (1/0, yes/no, on/off)")
+
+
 @dataclasses.dataclass
 class Seed:
     """A hand-written starting policy. ``genome`` maps hole name -> expression (offline DSL)."""

@@ -38,6 +38,13 @@ def machine() -> str:
     return f"{platform.node()} {platform.system()} {platform.release()}, {os.cpu_count()} cores {cpu}".strip()
 
 
+def beaten(score: float | None, baselines: list[tuple[str, float | None, bool]]) -> tuple[list[str], list[str]]:
+    """The one definition of "beats N of M": (the ranked baselines that ran and that `score`
+    is strictly above, the ranked baselines that ran). Bounds (ranked False) never count."""
+    ranked = [(n, sc) for n, sc, rk in baselines if rk and sc is not None]
+    return [n for n, sc in ranked if score is not None and score > sc], [n for n, _ in ranked]
+
+
 def comparison(store: Store) -> dict[str, Any]:
     """The winner against every baseline: which it beats, by how much."""
     best = store.best()
@@ -45,9 +52,9 @@ def comparison(store: Store) -> dict[str, Any]:
     for b in store.baselines():
         rows.append({"name": b["name"], "score": b["score"], "ranked": bool(b["ranked"]),
                      "metrics": json.loads(b["metrics"]), "ok": bool(b["ok"]), "reason": b["reason"]})
-    ranked = [r for r in rows if r["ranked"] and r["ok"] and r["score"] is not None]
-    beats = [r["name"] for r in ranked if best is not None and best["score"] > r["score"]]
-    return {"baselines": rows, "beats": beats, "ranked": [r["name"] for r in ranked],
+    beats, ranked = beaten(best["score"] if best is not None else None,
+                           [(r["name"], r["score"] if r["ok"] else None, r["ranked"]) for r in rows])
+    return {"baselines": rows, "beats": beats, "ranked": ranked,
             "beats_all": best is not None and len(beats) == len(ranked) and bool(ranked)}
 
 

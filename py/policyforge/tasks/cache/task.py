@@ -31,7 +31,7 @@ from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param,
                          math_calls, pipeline, template_macros)
 from ...native import native_dir, native_path
 from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, boolean, number
 from . import traces
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -152,12 +152,6 @@ def _csv_list(text: str) -> list[float]:
     return [float(x) for x in str(text).split(",") if x.strip()]
 
 
-def _bool(text: str) -> bool:
-    if str(text).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(text).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true/false")
 
 
 class CacheTask(Task):
@@ -172,13 +166,13 @@ class CacheTask(Task):
         Option("trace_type", "", "oracleGeneral | csv | lcs | txt | vscsi (default from the name)"),
         Option("csv", "", "csv columns, e.g. obj_id=2,time=1,obj_size=3,header=1,delimiter=comma"),
         Option("cache_size", "0.1", "cache sizes as fractions of the footprint (comma list)"),
-        Option("byte_miss", False, "score byte miss ratio and use object sizes", _bool),
+        Option("byte_miss", False, "score byte miss ratio and use object sizes", boolean),
         Option("screen", 1_000_000, "traces longer than this many requests are screened on a "
                "prefix of that length first (0: never)", number(int, min=0)),
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
         Option("check_trace", True, "refuse a trace that does not look like one (timestamps mostly "
-               "going back, sizes mostly 0, wrong next-access times)", _bool),
+               "going back, sizes mostly 0, wrong next-access times)", boolean),
     ]
 
     def __init__(self, **values: Any):

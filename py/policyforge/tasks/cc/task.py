@@ -23,7 +23,7 @@ from typing import Any
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
 from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
+from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, boolean, number
 
 ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -119,8 +119,6 @@ FEATURES = {
     "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
 }
 
-def _bool(text: str) -> bool:
-    return str(text).lower() in ("1", "true", "yes", "on")
 
 
 def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -228,7 +226,7 @@ class CCTask(Task):
         Option("flows", 1, "competing flows of the same scheme", number(int, min=1)),
         Option("score", "tput_over_p95", "tput_over_p95 | utilization | power (tput/mean delay) | neg_p95"),
         Option("seeds", "reno,delay", "which seeds start the search (reno, delay)"),
-        Option("kmod", False, "also build the kernel module as a checker stage", _bool),
+        Option("kmod", False, "also build the kernel module as a checker stage", boolean),
         Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
     ]
 
