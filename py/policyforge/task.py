@@ -16,11 +16,34 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
-from .search.expr import ExprHole
 
 
 class TaskError(Exception):
     """A problem the user can fix (bad option, bad trace, missing tool): one clear line."""
+
+
+@dataclasses.dataclass
+class Hole:
+    """A function a candidate defines, in the task's language (Task.language): its name, its
+    signature as the candidate writes it, and the vocabulary the offline generator builds
+    expressions from (feature name -> an expression over the parameters, in that language).
+    The prompt's rules come from the task's checker grammar where it has one."""
+    name: str                     # e.g. "priority"
+    signature: str                # C: "double priority(...)"; Python: "def decide(a, b)"
+    variables: dict[str, str]     # feature name -> expression over the parameters
+    doc: str = ""                 # what the function is for, shown in prompts without a grammar
+    integer: bool = False         # integer-only arithmetic (kernel code)
+    constants: tuple = ()         # constant pool for the offline generator; defaults by number type
+
+    @property
+    def ops(self) -> dict[str, int]:
+        from .search.expr import FLOAT_OPS, INT_OPS
+        return INT_OPS if self.integer else FLOAT_OPS
+
+    @property
+    def constant_pool(self) -> tuple:
+        from .search.expr import FLOAT_CONSTANTS, INT_CONSTANTS
+        return self.constants or (INT_CONSTANTS if self.integer else FLOAT_CONSTANTS)
 
 
 @dataclasses.dataclass
@@ -136,7 +159,7 @@ class Task(ABC):
 
     # --- what the generator sees -------------------------------------------------------
     @abstractmethod
-    def holes(self) -> list[ExprHole]:
+    def holes(self) -> list[Hole]:
         """The functions a candidate defines, with their signature and feature vocabulary."""
 
     @abstractmethod
@@ -148,9 +171,10 @@ class Task(ABC):
         """Hand-written seed policies (at least one)."""
 
     def render(self, genome: dict[str, str]) -> str:
-        """C/C++ source of the candidate for an expression genome (offline generator)."""
+        """Source of the candidate, in the task's language, for an expression genome (the
+        offline generator)."""
         from .search.expr import render_function, parse
-        return "\n".join(render_function(h, parse(genome[h.name])) for h in self.holes())
+        return "\n".join(render_function(h, parse(genome[h.name]), self.language) for h in self.holes())
 
     # --- check / evaluate (run in engine worker threads; anything that executes
     #     candidate code must go through policyforge.sandbox) --------------------------

@@ -5,11 +5,12 @@ import subprocess
 import pytest
 
 from policyforge.search import expr
+from policyforge.task import Hole
 from policyforge.search.controller import Controller, RunConfig
 from policyforge.search.prompt import extract_code, normalize
 
-FLOAT = expr.ExprHole("p", "double p(double a, double b)", {"a": "a", "b": "b"})
-INT = expr.ExprHole("q", "long long q(long long a)", {"a": "a"}, integer=True)
+FLOAT = Hole("p", "double p(double a, double b)", {"a": "a", "b": "b"})
+INT = Hole("q", "long long q(long long a)", {"a": "a"}, integer=True)
 HELPERS = """
 #include <math.h>
 static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }
@@ -51,7 +52,7 @@ def test_mutation_and_crossover_stay_valid_and_compile(tmp_path):
         assert expr.size(t) <= expr.MAX_NODES
         trees.append(t)
         if i % 20 == 0:
-            bodies.append(expr.render_function(expr.ExprHole(f"p{i}", f"double p{i}(double a, double b)",
+            bodies.append(expr.render_function(Hole(f"p{i}", f"double p{i}(double a, double b)",
                                                               FLOAT.variables), t))
     src = tmp_path / "g.c"
     src.write_text(HELPERS + "\n".join(bodies))

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from policyforge import sandbox
-from policyforge.search.expr import ExprHole
-from policyforge.task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, number
+from policyforge.task import Baseline, Hole, CheckOutcome, Evaluation, Option, Seed, Task, number
 
 TEMPLATE = r"""
 #include <stdio.h>
@@ -46,7 +45,7 @@ class ToyTask(Task):
                Option("timeout_s", 3.0, "evaluation timeout", number(above=0))]
 
     def holes(self):
-        return [ExprHole("f", "double f(double x)", {"x": "x"}, doc="f(x) should equal a hidden curve.")]
+        return [Hole("f", "double f(double x)", {"x": "x"}, doc="f(x) should equal a hidden curve.")]
 
     def describe(self):
         return "Write f(x), a function of one double, as close as possible to a hidden target curve on [0, 8)."

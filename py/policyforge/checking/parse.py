@@ -38,7 +38,9 @@ class Preprocessed:
 def preprocess_command(grammar: Grammar, output: str) -> list[str]:
     """The real preprocessor on the candidate's file alone (<grammar.file> in the job's
     working directory), with no include path: run it in the sandbox."""
-    lang = ["-x", "c++", "-std=gnu++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
+    # the dialect the task's compiler uses, so the two agree on predefined macros (`linux` is one
+    # in GNU modes only): C++ units are built with -std=c++17, C ones in gcc's and clang's GNU C
+    lang = ["-x", "c++", "-std=c++17"] if grammar.language == "c++" else ["-x", "c", "-std=gnu11"]
     return ["gcc", "-E", "-nostdinc", *lang, grammar.file, "-o", output]
 
 

@@ -98,8 +98,8 @@ class _Checked:
     tokens: tuple[int, int, float]    # tokens in, out and USD of its repairs
 
 
-def source_hash(source: str) -> str:
-    return hashlib.sha256(normalize(source).encode()).hexdigest()[:16]
+def source_hash(source: str, language: str = "c") -> str:
+    return hashlib.sha256(normalize(source, language).encode()).hexdigest()[:16]
 
 
 class Controller:
@@ -252,10 +252,10 @@ class Controller:
                 src = s.source or self.task.render(s.genome)
                 rows.append(dict(round=0, slot=i, island=-1, parents=[], generator="seed", model="",
                                  operation=f"seed:{s.name}", genome=s.genome, source=src,
-                                 source_hash=source_hash(src)))
+                                 source_hash=source_hash(src, self.task.language)))
             self.store.add_round(rows)
             return
-        avoid = {normalize(r["source"]) for r in self.store.candidates()}
+        avoid = {normalize(r["source"], self.task.language) for r in self.store.candidates()}
         planned: list[str] | None = None
         if cfg.model_choice == "ucb" and cfg.models:
             from .models import model_stats, plan
@@ -275,11 +275,11 @@ class Controller:
             except GeneratorError as e:
                 self._stop(e)
                 return None
-            avoid.add(normalize(prop.source))
+            avoid.add(normalize(prop.source, self.task.language))
             return dict(round=rnd, slot=slot, island=island, parents=[p.id for p in parents],
                         generator=self.generator.name, model=prop.model, operation=prop.operation,
                         prompt=prop.prompt, response=prop.response, genome=prop.genome,
-                        source=prop.source, source_hash=source_hash(prop.source),
+                        source=prop.source, source_hash=source_hash(prop.source, self.task.language),
                         tokens_in=prop.tokens_in, tokens_out=prop.tokens_out,
                         cost_usd=prop.cost_usd, gen_s=time.monotonic() - t0)  # selection + generation
 
@@ -317,7 +317,7 @@ class Controller:
         if checked is None:          # a duplicate of an earlier candidate, recorded as such
             self._report_candidate(cid)
             return
-        common = dict(source=checked.source, source_hash=source_hash(checked.source), check_s=checked.check_s,
+        common = dict(source=checked.source, source_hash=source_hash(checked.source, self.task.language), check_s=checked.check_s,
                       extra_tokens=checked.tokens, repairs=checked.attempt)
         if not checked.check.ok:
             self.store.finish(cid, status="check_failed", reason=f"{checked.check.stage}: "
@@ -344,7 +344,7 @@ class Controller:
         source = attempts[-1]["source"] if attempts else row["source"]
         check_s, tokens, parents = 0.0, (0, 0, 0.0), None
         while True:
-            h = source_hash(source)
+            h = source_hash(source, self.task.language)
             twin = self.store.candidates(source_hash=h, before_id=cid)
             if twin:
                 self.store.finish(cid, status="duplicate", source=source, source_hash=h,

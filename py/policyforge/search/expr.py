@@ -1,23 +1,25 @@
 """Expression genomes for the offline generator.
 
-A task declares each function a candidate must define as an :class:`ExprHole`: its C
-signature and a vocabulary of features (DSL name -> C expression). The offline generator
-evolves expression trees over that vocabulary and renders them as ``return <expr>;``.
+A task declares each function a candidate must define as a :class:`policyforge.task.Hole`:
+its signature and a vocabulary of features (DSL name -> expression in the task's language).
+The offline generator evolves expression trees over that vocabulary and renders them in the
+task's language: C and C++ (``return <expr>;``) or Python (``return <expr>``).
 
 Trees are nested tuples ``(op, child, ...)``; leaves are feature names (str) or numbers.
 The text form is an S-expression, e.g. ``(add count (div last_access 1000))``.
 
-Rendered C calls helpers the template must define for the hole's number type:
+Rendered code calls helpers the template must define for the hole's number type:
 ``pf_div`` (0 when the divisor is 0), ``pf_min``, ``pf_max`` and, for floating-point holes,
 ``pf_log`` (log(1 + |x|)).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import re
 from typing import Union
+
+from ..task import Hole
 
 Tree = Union[str, float, int, tuple]
 
@@ -27,24 +29,6 @@ INT_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "min": 2, "max": 2, "shr": 2,
 FLOAT_CONSTANTS = (0.5, 1.0, 2.0, 3.0, 10.0, 100.0, 1000.0, 1e6)
 INT_CONSTANTS = (1, 2, 3, 4, 8, 10, 100, 1000)
 MAX_NODES = 31
-
-
-@dataclasses.dataclass
-class ExprHole:
-    name: str                     # C function name, e.g. "priority"
-    signature: str                # full C prototype without ';'
-    variables: dict[str, str]     # DSL feature name -> C expression over the parameters
-    doc: str = ""                 # what the features mean, shown in prompts
-    integer: bool = False         # integer-only arithmetic (kernel code)
-    constants: tuple = ()         # constant pool; defaults by number type
-
-    @property
-    def ops(self) -> dict[str, int]:
-        return INT_OPS if self.integer else FLOAT_OPS
-
-    @property
-    def constant_pool(self) -> tuple:
-        return self.constants or (INT_CONSTANTS if self.integer else FLOAT_CONSTANTS)
 
 
 class ExprError(ValueError):
@@ -103,7 +87,7 @@ def to_text(tree: Tree) -> str:
     return str(tree)
 
 
-def validate(hole: ExprHole, tree: Tree) -> None:
+def validate(hole: Hole, tree: Tree) -> None:
     if isinstance(tree, tuple):
         op, args = tree[0], tree[1:]
         if op not in hole.ops:
@@ -119,20 +103,20 @@ def validate(hole: ExprHole, tree: Tree) -> None:
         raise ExprError(f"floating-point constant {tree} in integer-only {hole.name}")
 
 
-# --- C rendering ------------------------------------------------------------------------
-def _num(hole: ExprHole, x: float | int) -> str:
+# --- rendering, in the task's language --------------------------------------------------
+def _num(hole: Hole, x: float | int, language: str) -> str:
     if hole.integer:
-        return f"{int(x)}LL"
+        return f"{int(x)}LL" if language != "python" else str(int(x))
     v = float(x)
     return repr(v) if "e" in repr(v) or "." in repr(v) else repr(v) + ".0"
 
 
-def render_expr(hole: ExprHole, tree: Tree) -> str:
+def render_expr(hole: Hole, tree: Tree, language: str = "c") -> str:
     if isinstance(tree, str):
         return f"({hole.variables[tree]})"
     if not isinstance(tree, tuple):
-        return _num(hole, tree)
-    op, args = tree[0], [render_expr(hole, a) for a in tree[1:]]
+        return _num(hole, tree, language)
+    op, args = tree[0], [render_expr(hole, a, language) for a in tree[1:]]
     if op in ("add", "sub", "mul"):
         return f"({args[0]} {dict(add='+', sub='-', mul='*')[op]} {args[1]})"
     if op in ("div", "min", "max", "log"):
@@ -142,13 +126,18 @@ def render_expr(hole: ExprHole, tree: Tree) -> str:
     if op == "shr":  # shift by a small non-negative amount only
         return f"({args[0]} >> (({args[1]}) & 15))"
     if op == "ifgt":
+        if language == "python":
+            return f"({args[2]} if {args[0]} > {args[1]} else {args[3]})"
         return f"(({args[0]} > {args[1]}) ? {args[2]} : {args[3]})"
     raise ExprError(f"unknown operator {op}")
 
 
-def render_function(hole: ExprHole, tree: Tree) -> str:
+def render_function(hole: Hole, tree: Tree, language: str = "c") -> str:
     validate(hole, tree)
-    return f"{hole.signature}\n{{\n    return {render_expr(hole, tree)};\n}}\n"
+    body = render_expr(hole, tree, language)
+    if language == "python":
+        return f"{hole.signature}:\n    return {body}\n"
+    return f"{hole.signature}\n{{\n    return {body};\n}}\n"
 
 
 # --- genetic operators ------------------------------------------------------------------
@@ -176,13 +165,13 @@ def _put(tree: Tree, path, sub: Tree) -> Tree:
     return tree[:i] + (_put(tree[i], path[1:], sub),) + tree[i + 1:]
 
 
-def random_leaf(hole: ExprHole, rng: random.Random) -> Tree:
+def random_leaf(hole: Hole, rng: random.Random) -> Tree:
     if rng.random() < 0.7:
         return rng.choice(sorted(hole.variables))
     return rng.choice(hole.constant_pool)
 
 
-def random_tree(hole: ExprHole, rng: random.Random, depth: int = 3) -> Tree:
+def random_tree(hole: Hole, rng: random.Random, depth: int = 3) -> Tree:
     if depth <= 0 or rng.random() < 0.3:
         return random_leaf(hole, rng)
     op = rng.choice(sorted(hole.ops))
@@ -195,7 +184,7 @@ def random_tree(hole: ExprHole, rng: random.Random, depth: int = 3) -> Tree:
     return (op, *args)
 
 
-def mutate(hole: ExprHole, tree: Tree, rng: random.Random) -> Tree:
+def mutate(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
     """One of: replace a subtree, perturb a constant, swap an operator, wrap in an op."""
     for _ in range(20):
         paths = list(_paths(tree))
@@ -222,7 +211,7 @@ def mutate(hole: ExprHole, tree: Tree, rng: random.Random) -> Tree:
     return tree
 
 
-def tune(hole: ExprHole, tree: Tree, rng: random.Random) -> Tree:
+def tune(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
     """Scale one numeric constant by a log-normal factor (3 significant digits); the
     numbers in a good program's shape are often what is left to find."""
     consts = [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not

@@ -86,8 +86,12 @@ def extract_code(response: str) -> str:
     return (m.group(2) if m else response).strip() + "\n"
 
 
-def normalize(source: str) -> str:
-    """Source with comments and whitespace runs removed: identical policies hash the same."""
-    s = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
-    s = re.sub(r"//[^\n]*", " ", s)
+def normalize(source: str, language: str = "c") -> str:
+    """Source without comments and whitespace runs (in the task's language): identical
+    policies hash the same."""
+    if language == "python":
+        s = re.sub(r"#[^\n]*", " ", source)
+    else:
+        s = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
+        s = re.sub(r"//[^\n]*", " ", s)
     return " ".join(s.split())

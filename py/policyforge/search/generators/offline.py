@@ -70,7 +70,7 @@ class OfflineGenerator(Generator):
             genome, op = self._child(task, pool, rng)
             text = {k: expr.to_text(v) for k, v in genome.items()}
             source = task.render(text)
-            if normalize(source) not in avoid:
+            if normalize(source, task.language) not in avoid:
                 break
         return Proposal(source=source, genome=text, operation=op, model="gp",
                         seconds=time.monotonic() - t0)

@@ -30,8 +30,7 @@ from ... import sandbox
 from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, build,
                          math_calls, pipeline, template_macros)
 from ...native import native_dir, native_path
-from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, boolean, number
+from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 from . import traces
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -196,12 +195,12 @@ class CacheTask(Task):
         self._macro_names: frozenset[str] | None = None
 
     # --- generator-facing ---------------------------------------------------------------
-    def holes(self) -> list[ExprHole]:
+    def holes(self) -> list[Hole]:
         features = dict(FEATURES)
         if not self.opts["byte_miss"]:  # every size is 1: size features carry nothing
             for k in ("size", "size_p50", "size_p90"):
                 features.pop(k)
-        return [ExprHole("priority", "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)",
+        return [Hole("priority", "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)",
                          features, doc=PRIORITY_DOC,
                          constants=(0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5))]
 

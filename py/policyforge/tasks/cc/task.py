@@ -22,8 +22,7 @@ from typing import Any
 
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
-from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, boolean, number
+from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 
 ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -240,8 +239,8 @@ class CCTask(Task):
         self.bpf_dir: Path | None = None
 
     # --- generator-facing ---------------------------------------------------------------
-    def holes(self) -> list[ExprHole]:
-        return [ExprHole("policy_cong_control",
+    def holes(self) -> list[Hole]:
+        return [Hole("policy_cong_control",
                          "s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
                          FEATURES, doc=POLICY_DOC, integer=True)]
 

@@ -28,8 +28,7 @@ from ... import sandbox
 from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, math_calls,
                          pipeline, template_macros)
 from ...native import native_dir, native_path
-from ...search.expr import ExprHole
-from ...task import Baseline, CheckOutcome, Evaluation, Option, Seed, Task, TaskError, number
+from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, number
 from . import metrics, workloads
 
 HOLE_MARK = "/* PF_POLICY_HOLE */"
@@ -52,7 +51,8 @@ GRAMMAR = Grammar(
                                          Param("weight", _D)),
                         doc="Each item goes to the non-full bin (node or GPU) of LEAST cost (ties: lower index; "
                             "a NaN never wins). bin_load = load already in the bin, bin_count = items in it, "
-                            "capacity = items it holds, weight = the item's load. The reference returns "
+                            "capacity = items it holds, weight = the item's load. It is called for full bins "
+                            "too; their cost is ignored (only there may it be inf or nan). The reference returns "
                             "bin_load.")),
     calls=HELPERS_DOUBLE + math_calls(cxx=True), structs={}, types=SCALAR_C + ("bool",),
     purpose="the rules run for every expert of every layer at each rebalance")
@@ -83,21 +83,21 @@ class EplbTask(Task):
         Option("timeout_s", 120.0, "wall-clock limit of one evaluation", number(above=0)),
     ]
 
-    def holes(self) -> list[ExprHole]:
+    def holes(self) -> list[Hole]:
         return [
-            ExprHole("expected_load", "double expected_load(double recent, double history)",
+            Hole("expected_load", "double expected_load(double recent, double history)",
                      # trend is derivable from the other two, but as one leaf the search reaches
                      # "plan for where the load is going" (recent + k * trend) in three nodes
                      {"recent": "recent", "history": "history", "trend": "(recent - history)"},
                      doc="The load to plan for: recent = tokens of the last window, history = mean window load "
                          "so far, trend = recent - history (> 0: the expert is getting hotter)."),
-            ExprHole("replica_score", "double replica_score(double load, double count)",
+            Hole("replica_score", "double replica_score(double load, double count)",
                      {"load": "load", "count": "count"},
                      doc="Each extra replica goes to the expert with the highest score (count = its replicas so far)."),
-            ExprHole("pack_key", "double pack_key(double weight, double index)",
+            Hole("pack_key", "double pack_key(double weight, double index)",
                      {"weight": "weight", "index": "index"},
                      doc="Items (groups, replicas) are placed in descending key order."),
-            ExprHole("bin_cost", "double bin_cost(double bin_load, double bin_count, double capacity, double weight)",
+            Hole("bin_cost", "double bin_cost(double bin_load, double bin_count, double capacity, double weight)",
                      {"bin_load": "bin_load", "bin_count": "bin_count", "capacity": "capacity", "weight": "weight"},
                      doc="An item goes to the non-full bin (node or GPU) of least cost."),
         ]
