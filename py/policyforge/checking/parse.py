@@ -48,13 +48,14 @@ def preprocess_failed(stderr: str, reason: str, grammar: Grammar) -> CheckFailed
     """The feedback for a preprocessor that failed: its own words (about the candidate's
     text only: it saw no other file), or why it was stopped."""
     msg = stderr.strip() or reason
-    inc = re.search(r"^([^:\n]+):(\d+):\d+: (?:fatal )?error: (?:no include path in which to search for|"
-                    r"([^:\n]+): No such file or directory)", msg, re.M)
+    inc = re.search(r"^([^:\n]+):(\d+):\d+: (?:fatal )?error: (?:no include path in which to search for "
+                    r"(\S+)|([^:\n]+): No such file or directory)", msg, re.M)
     if inc:   # the candidate's line: where its #include is, even when the error is in the header it found
         via = re.search(rf"^In file included from {re.escape(grammar.file)}:(\d+)", msg, re.M)
         line = via.group(1) if via else inc.group(2) if inc.group(1) == grammar.file else "1"
-        return CheckFailed(f"{grammar.file}:{line}: #include is not allowed: everything the function may "
-                           "use is already declared (remove the #include)")
+        header = "" if via else (inc.group(3) or inc.group(4) or "").strip()   # not a header it pulled in
+        return CheckFailed(f"{grammar.file}:{line}: #include{' ' + header if header else ''} is not allowed: everything the function "
+                           "may use is already declared (remove the #include)")
     if "timeout" in reason or "out of memory" in reason:
         msg = f"{grammar.file}: the preprocessor did not finish ({reason}); #include is not allowed"
     lines = msg.splitlines()
