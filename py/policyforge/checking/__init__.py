@@ -138,8 +138,9 @@ def template_macros(head: str, language: str, include_dirs: list[Path], workdir:
     workdir.mkdir(parents=True, exist_ok=True)
     src = workdir / ("head.cpp" if language == "c++" else "head.c")
     src.write_text(head)
-    compiler = "g++" if language == "c++" else "gcc"
-    r = sandbox.run([compiler, "-dM", "-E", *defines, *(f"-I{d}" for d in include_dirs), src.name],
+    # the dialect the candidate is compiled in: g++ -std=c++17 (no GNU `linux`/`unix` macros)
+    compiler = ["g++", "-std=c++17"] if language == "c++" else ["gcc"]
+    r = sandbox.run([*compiler, "-dM", "-E", *defines, *(f"-I{d}" for d in include_dirs), src.name],
                     cwd=workdir, ro=[workdir, *include_dirs], timeout_s=60, mem_mb=1024, profile="build",
                     max_output=16 << 20)
     if not r.ok:

@@ -168,7 +168,8 @@ def rules_text(g: Grammar) -> str:
                  "may not take the name of a macro of the template's headers (the checker names it)")
     if g.language == "c++":
         stmts.append("C-style C++: write each type (no auto), C casts ((double)x, not static_cast), no constexpr, "
-                     "lambdas, templates, classes or namespaces")
+                     "lambdas, templates, classes or namespaces, no digraphs or alternative tokens (<% %>, and, "
+                     "or, not: write { }, &&, ||, !)")
     stmts.append("shifts (<<, >>) only by a constant count from 0 to 62, or a count masked into that range (x >> (k & 15))")
     stmts.append("not allowed: pointers of your own, & (address), [] (indexing), casts to pointers, "
                  "structs, unions, arrays, strings, static or global variables, asm, attributes, #pragma, "
