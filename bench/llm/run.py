@@ -88,7 +88,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
-def markdown(results: list[dict], command: str) -> str:
+def markdown(results: list[dict], command: str, commit: str) -> str:
     rows = ["| task | items (natural) | first try | within 1 repair | within 3 repairs | false rejections "
             "| false acceptances | s per check (p50 / p95) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -106,7 +106,7 @@ def markdown(results: list[dict], command: str) -> str:
                        f"checker {'ok' if a['ok'] else a['stage'] + ': ' + a['feedback']}")
     return "\n".join([
         "# The checker and the repair loop on a recorded corpus (bench/llm)", "",
-        f"Machine: {machine()}  ", f"Commit: {git_commit()}  ", f"Command: `{command}`  ",
+        f"Machine: {machine()}  ", f"Commit: {commit}  ", f"Command: `{command}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
         "Chains of recorded answers (first try, then the repairs a model wrote from the feedback) replayed "
         "through the real checker; a chain stops at the first attempt the checker accepts. Labels come "
@@ -121,6 +121,7 @@ def main() -> int:
     ap.add_argument("--tasks", default="cache,cc,eplb")
     ap.add_argument("--limit", type=int, default=0, help="first N items of each corpus (0: all)")
     a = ap.parse_args()
+    commit = git_commit()          # before this run writes its results into the tree
     results = []
     for name in [t for t in a.tasks.split(",") if t]:
         items = load(name)[: a.limit or None]
@@ -135,10 +136,10 @@ def main() -> int:
         results.append(r)
     command = "bench/llm/run.py " + " ".join(sys.argv[1:])
     out = ROOT / "bench" / "llm"
-    (out / "results.json").write_text(json.dumps({"command": command, "commit": git_commit(), "machine": machine(),
+    (out / "results.json").write_text(json.dumps({"command": command, "commit": commit, "machine": machine(),
                                                   "results": results}, indent=1))
-    (out / "results.md").write_text(markdown(results, command))
-    print(markdown(results, command))
+    (out / "results.md").write_text(markdown(results, command, commit))
+    print(markdown(results, command, commit))
     return 0
 
 
