@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ..template import CHECKOUT
+
+REPO_ROOT = CHECKOUT
 READY_MARK = "pf-init: ready"
 
 

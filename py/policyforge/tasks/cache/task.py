@@ -30,10 +30,15 @@ from ... import sandbox
 from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, build,
                          math_calls, pipeline, template_macros)
 from ...native import native_dir, native_path
+from ...template import Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 from . import traces
 
-HOLE_MARK = "/* PF_POLICY_HOLE */"
+def TEMPLATE() -> Template:
+    """The priority-queue template (native/cache/pq_template.c)."""
+    return Template.find("cache", "pq_template.c")
+
+
 FEATURES_MARK = "/* PF_FEATURES */"
 POLICY_HEADER = "pf_cache_policy.h"
 OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap")
@@ -443,7 +448,7 @@ class CacheTask(Task):
 
     # --- check --------------------------------------------------------------------------
     def _policy_header(self) -> Path:
-        return native_path("share", "cache", POLICY_HEADER)
+        return TEMPLATE().dir / POLICY_HEADER
 
     def _single_file(self, flags: int) -> str:
         """The template with the policy header inlined: one file for a stock libCacheSim."""
@@ -453,19 +458,14 @@ class CacheTask(Task):
     def full_source(self, checked: str, flags: int = 3, name: str = "policyforge_cache.c") -> str:
         """The exported plugin: the single file with the checked priority() in the hole (its
         #line markers name policy.c; the file's own numbering resumes after it)."""
-        text = self._single_file(flags)
-        n = text[: text.index(HOLE_MARK)].count("\n") + 1
-        return text.replace(HOLE_MARK, f'{checked}#line {n + 1} "{name}"', 1)
+        return TEMPLATE().splice(checked, self._single_file(flags), name)
 
     def _template_text(self, flags: int) -> str:
         """The template for a priority() that reads the features in `flags`: it compiles in
         the ghost history and the percentile statistics only when priority() can read them
         (the checker allows no other way in than the field names)."""
         if self._template is None:
-            template = (native_dir() / "share" / "cache" / "pq_template.c").read_text()
-            if HOLE_MARK not in template:
-                raise TaskError("the installed cache template has no policy hole: rebuild with `make build`")
-            self._template = template
+            self._template = TEMPLATE().text()
         return self._template.replace(FEATURES_MARK, f"#define PF_FEATURES {flags}", 1)
 
     def _include_dirs(self) -> list[Path]:
@@ -476,7 +476,7 @@ class CacheTask(Task):
         head (libCacheSim's headers), so a local may not take any of their names."""
         if self._macro_names is None:
             head = self._single_file(3)
-            self._macro_names = template_macros(head[: head.index(HOLE_MARK)], "c", self._include_dirs(),
+            self._macro_names = template_macros(TEMPLATE().head(head), "c", self._include_dirs(),
                                                 (self.shared or workdir) / "template")
         return self._macro_names
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
+from ...template import CHECKOUT, Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 
-ROOT = Path(__file__).resolve().parents[4]          # the checkout: bpf/, kmod/, harness/
-HOLE_MARK = "/* PF_POLICY_HOLE */"
+ROOT = CHECKOUT                                      # the checkout: kmod/, harness/
 SCORES = ("tput_over_p95", "utilization", "power", "neg_p95")
 
 STATE_FIELDS = ("cwnd", "ssthresh", "ca_state", "in_recovery", "new_loss", "srtt_us", "min_rtt_us", "rtt_us",
@@ -283,8 +283,9 @@ class CCTask(Task):
         if not m:
             raise TaskError("this kernel's tcp_congestion_ops has no cong_control")
         self.args4 = m.group(1).count(",") == 3    # (sk, ack, flag, rs) since 6.10, else (sk, rs)
+        source = Template.find("cc", "pf_cc.bpf.c").dir
         for f in ("pf_cc.bpf.c", "pf_cc_policy.h"):
-            shutil.copy(ROOT / "bpf" / f, self.bpf_dir / f)
+            shutil.copy(source / f, self.bpf_dir / f)
         if str(ROOT) not in sys.path:            # harness/ is a top-level package of the checkout
             sys.path.insert(0, str(ROOT))
         from harness import LinkSpec
@@ -302,10 +303,12 @@ class CCTask(Task):
             raise TaskError("the cc task was not prepared (internal error)")
 
     # --- check --------------------------------------------------------------------------
+    def _template(self) -> Template:
+        """The prepared copy of bpf/pf_cc.bpf.c (beside vmlinux.h for this kernel)."""
+        return Template(self.bpf_dir / "pf_cc.bpf.c")
+
     def full_source(self, checked: str) -> str:
-        template = (self.bpf_dir / "pf_cc.bpf.c").read_text()
-        n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        return template.replace(HOLE_MARK, f'{checked}#line {n + 1} "pf_cc.bpf.c"', 1)
+        return self._template().splice(checked)
 
     @staticmethod
     def cc_name(workdir: Path) -> str:
@@ -318,8 +321,7 @@ class CCTask(Task):
         return cmd + (["-DPF_CC_ARGS4"] if self.args4 else [])
 
     def _macros(self) -> frozenset[str]:
-        head = (self.bpf_dir / "pf_cc.bpf.c").read_text()
-        return template_macros(head[: head.index(HOLE_MARK)], "c", [self.bpf_dir], self.bpf_dir / "macros",
+        return template_macros(self._template().head(), "c", [self.bpf_dir], self.bpf_dir / "macros",
                                defines=["-D__TARGET_ARCH_x86", "-D__bpf__"])
 
     def compile_bpf(self, checked: str, workdir: Path, name: str) -> tuple[Path | None, str]:

@@ -27,11 +27,11 @@ import numpy as np
 from ... import sandbox
 from ...checking import (PREPROCESSED, Function, Grammar, HELPERS_DOUBLE, Param, SCALAR_C, StageFailed, math_calls,
                          pipeline, template_macros)
-from ...native import native_dir, native_path
+from ...native import native_path
+from ...template import Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, number
 from . import metrics, workloads
 
-HOLE_MARK = "/* PF_POLICY_HOLE */"
 RULES = ("expected_load", "replica_score", "pack_key", "bin_cost")
 _D = "double"
 GRAMMAR = Grammar(
@@ -236,20 +236,19 @@ class EplbTask(Task):
                                         "worst_window": min(res["per_window"])})
 
     # --- check --------------------------------------------------------------------------
-    def _share(self) -> Path:
-        return native_dir() / "share" / "eplb"
+    @staticmethod
+    def _template() -> Template:
+        return Template.find("eplb", "eplb_template.cpp")
 
-    def _template_text(self) -> str:
-        return (self._share() / "eplb_template.cpp").read_text()
+    def _share(self) -> Path:
+        """The template's directory: the pipeline and policy headers beside it."""
+        return self._template().dir
 
     def full_source(self, checked: str) -> str:
-        template = self._template_text()
-        n = template[: template.index(HOLE_MARK)].count("\n") + 1
-        return template.replace(HOLE_MARK, f'{checked}#line {n + 1} "eplb_template.cpp"', 1)
+        return self._template().splice(checked)
 
     def _macros(self, workdir: Path) -> frozenset[str]:
-        head = self._template_text()
-        return template_macros(head[: head.index(HOLE_MARK)], "c++", [self._share()], workdir.parent / "template")
+        return template_macros(self._template().head(), "c++", [self._share()], workdir.parent / "template")
 
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         t0 = time.monotonic()
