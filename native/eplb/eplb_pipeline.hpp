@@ -1,5 +1,5 @@
 // The fixed EPLB pipeline (expert-parallel load balancing for MoE inference), written from
-// the description of DeepSeek's open-source EPLB in shared/DESIGN.md.
+// the public description of DeepSeek's open-source EPLB (its README and paper).
 //
 // For each layer, given the load of every logical expert:
 //   1. pack expert groups onto nodes (G/N groups per node)                 -- packing rules
