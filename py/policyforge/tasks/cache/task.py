@@ -451,9 +451,12 @@ class CacheTask(Task):
         return TEMPLATE().dir / POLICY_HEADER
 
     def _single_file(self, flags: int) -> str:
-        """The template with the policy header inlined: one file for a stock libCacheSim."""
-        header = self._policy_header().read_text()
-        return self._template_text(flags).replace(f'#include "{POLICY_HEADER}"\n', header, 1)
+        """The template with its own headers (the policy ABI and the machinery's parts)
+        inlined: one self-contained file for a stock libCacheSim."""
+        text = self._template_text(flags)
+        for name in re.findall(r'^#include "(pf_cache_\w+\.h)"$', text, re.M):
+            text = text.replace(f'#include "{name}"\n', (TEMPLATE().dir / name).read_text(), 1)
+        return text
 
     def full_source(self, checked: str, flags: int = 3, name: str = "policyforge_cache.c") -> str:
         """The exported plugin: the single file with the checked priority() in the hole (its
@@ -489,7 +492,8 @@ class CacheTask(Task):
         if flags in self._objects and self._objects[flags].exists():
             return self._objects[flags]
         text = self._template_text(flags)
-        key = hashlib.sha256(f"{text}\0{native_dir()}".encode()).hexdigest()[:16]
+        # keyed by the whole machinery (its headers included), so an edited part is never used stale
+        key = hashlib.sha256(f"{self._single_file(flags)}\0{native_dir()}".encode()).hexdigest()[:16]
         home = (self.shared or workdir) / "template"
         lib = home / f"pq_template-{key}.so"
         if lib.exists():
