@@ -25,10 +25,14 @@ SCORES = {
     "power": _power,
     "utilization": lambda m: m["utilization"],
     "utilization_minus_queueing": _utilization_minus_queueing,
+    "neg_p95_delay": lambda m: -(m.get("p95_delay_ms") or 1e9),
 }
+# names the cc task used before the vocabulary was one (stored runs keep them)
+ALIASES = {"tput_over_p95": "throughput_over_p95_delay", "neg_p95": "neg_p95_delay"}
 
 
 def score(metrics: dict, name: str = "throughput_over_p95_delay") -> float:
+    name = ALIASES.get(name, name)
     if name not in SCORES:
         raise HarnessError(f"unknown score '{name}' (choose from {', '.join(SCORES)})")
     return float(SCORES[name](metrics))

@@ -20,13 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+# the testbed's score names (harness/score.py): one vocabulary for the testbed, this task and bench/cc
+from harness.score import ALIASES as SCORE_ALIASES, SCORES, score as testbed_score
+
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
 from ...template import CHECKOUT, Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 
 ROOT = CHECKOUT                                      # the checkout: kmod/, harness/
-SCORES = ("tput_over_p95", "utilization", "power", "neg_p95")
 
 STATE_FIELDS = ("cwnd", "ssthresh", "ca_state", "in_recovery", "new_loss", "srtt_us", "min_rtt_us", "rtt_us",
                 "delivered", "interval_us", "losses", "acked", "prior_in_flight", "is_app_limited", "mss",
@@ -118,6 +120,12 @@ FEATURES = {
     "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
 }
 
+
+
+SCORE_LABELS = {"throughput_over_p95_delay": "throughput / p95 delay (Mbit/s per ms)",
+                "power": "throughput / mean delay (Mbit/s per ms)", "utilization": "link utilization",
+                "utilization_minus_queueing": "utilization - p95 queueing / 100 ms",
+                "neg_p95_delay": "- p95 delay (ms)"}
 
 
 def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -223,7 +231,7 @@ class CCTask(Task):
         Option("loss", 0.0, "random loss on the data direction (0 to 1)", number(min=0, max=1)),
         Option("duration_s", 4.0, "length of each iperf3 flow", number(above=0)),
         Option("flows", 1, "competing flows of the same scheme", number(int, min=1)),
-        Option("score", "tput_over_p95", "tput_over_p95 | utilization | power (tput/mean delay) | neg_p95"),
+        Option("score", "throughput_over_p95_delay", " | ".join(SCORES)),
         Option("seeds", "reno,delay", "which seeds start the search (reno, delay)"),
         Option("kmod", False, "also build the kernel module as a checker stage", boolean),
         Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
@@ -231,8 +239,10 @@ class CCTask(Task):
 
     def __init__(self, **values: Any):
         super().__init__(**values)
+        self.opts["score"] = SCORE_ALIASES.get(self.opts["score"], self.opts["score"])
         if self.opts["score"] not in SCORES:
             raise TaskError(f"unknown score '{self.opts['score']}'; choose {', '.join(SCORES)}")
+        self.score_label = SCORE_LABELS.get(self.opts["score"], self.opts["score"])
         self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()]
         if not self.seed_names or set(self.seed_names) - {"reno", "delay"}:
             raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay (comma-separated)")
@@ -411,14 +421,7 @@ class CCTask(Task):
 
     # --- evaluate -----------------------------------------------------------------------
     def _score(self, r: dict) -> float:
-        kind = self.opts["score"]
-        if kind == "utilization":
-            return r["utilization"]
-        if kind == "power":
-            return r["throughput_mbps"] / r["mean_delay_ms"] if r["mean_delay_ms"] else 0.0
-        if kind == "neg_p95":
-            return -(r["p95_delay_ms"] or 1e9)
-        return r["score"]
+        return testbed_score(r, self.opts["score"])
 
     def _experiment(self, scheme: str, out_dir: Path | None = None) -> Evaluation:
         from harness import Experiment, FlowSpec, HarnessError, run_experiment
