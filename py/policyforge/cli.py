@@ -347,6 +347,8 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     task = tasks.load(a.task, **_kv(a.option))
     source = _read_policy(a.file)
+    if a.traces and not task.supports_transfer:
+        raise UsageError(f"task {task.name} does not evaluate across --traces")
     if a.traces and not Path(a.traces).is_dir():
         raise UsageError(f"--traces {a.traces} is not a directory")
     with _workdir(f"pf-eval-{task.name}-", a.keep) as work:
@@ -358,8 +360,6 @@ def _eval(a: argparse.Namespace, task, source: str, work: Path) -> int:
     shared.mkdir(parents=True)
     task.prepare(shared)
     if a.traces:
-        if not hasattr(task, "transfer"):
-            raise UsageError(f"task {task.name} does not evaluate across --traces")
         result = task.transfer(source, Path(a.traces), work)
         print(json.dumps(result, indent=2, default=str) if a.json else result.get("text", json.dumps(result, indent=2)))
         return 0

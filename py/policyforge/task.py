@@ -214,6 +214,13 @@ class Task(ABC):
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
         """Write the deployable artifacts of a winner; return {'files': [...], 'usage': str}."""
 
+    #: optional feature: evaluate one policy on every trace of a directory (`eval --traces`)
+    supports_transfer: bool = False
+
+    def transfer(self, source: str, traces_dir: Path, workdir: Path) -> dict[str, Any]:
+        """One policy on every workload in `traces_dir` (tasks with supports_transfer)."""
+        raise TaskError(f"task {self.name} does not evaluate across --traces")
+
     def describe_run(self) -> dict[str, Any]:
         """Options and workload identity, stored with the run and printed in reports."""
         return dict(self.opts)

@@ -164,6 +164,7 @@ class CacheTask(Task):
     language = "c"
     score_label = "hit ratio (1 - miss ratio)"
     grammar = GRAMMAR
+    supports_transfer = True
     options = [
         Option("trace", "demo", "sample (cloudPhysicsIO, twitter_cluster52), synthetic "
                "(demo, zipf, scan-loop, shifting, one-hit; params as zipf:alpha=1.0) or a path"),
