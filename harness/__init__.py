@@ -9,8 +9,8 @@
 sys.path (pytest does that; `pip install -e .` installs it next to policyforge).
 """
 from .spec import Experiment, FlowSpec, HarnessError, LinkSpec
-from .runner import Dumbbell, available_schemes, cleanup_stale, run_experiment
+from .runner import Dumbbell, available_schemes, cleanup_stale, run_experiment, use_linkem
 from .score import SCORES, score
 
-__all__ = ["Experiment", "FlowSpec", "LinkSpec", "run_experiment", "HarnessError", "Dumbbell",
+__all__ = ["Experiment", "FlowSpec", "LinkSpec", "run_experiment", "HarnessError", "Dumbbell", "use_linkem",
            "available_schemes", "cleanup_stale", "score", "SCORES"]

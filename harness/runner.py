@@ -69,15 +69,23 @@ def available_schemes() -> list[str]:
     return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
 
 
+# The userspace link emulator: its path is given by the caller (policyforge passes its build's,
+# harness.use_linkem), or PF_LINKEM, or found on PATH; the testbed never imports policyforge.
+LINKEM: str | None = os.environ.get("PF_LINKEM") or None
+
+
+def use_linkem(path: str | os.PathLike) -> None:
+    """Where linkem is, for every dumbbell from now on."""
+    global LINKEM
+    LINKEM = str(path)
+
+
 def _linkem() -> str:
-    try:
-        import policyforge.native as native
-        return str(native.native_path("bin", "linkem"))
-    except Exception:
-        found = shutil.which("linkem")
-        if not found:
-            raise HarnessError("linkem is not built: run `make build`") from None
-        return found
+    found = LINKEM or shutil.which("linkem")
+    if not found:
+        raise HarnessError("linkem is not found: pass its path with harness.use_linkem(PATH) or PF_LINKEM "
+                           "(`make build` builds it)")
+    return found
 
 
 def _ns_setup(ns_name: str, dev: str, addr: str) -> None:

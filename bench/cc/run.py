@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
 
 from harness import Experiment, FlowSpec, LinkSpec, run_experiment  # noqa: E402
+from harness import use_linkem  # noqa: E402
+from policyforge.native import native_path  # noqa: E402
+
+use_linkem(native_path("bin", "linkem"))
 from policyforge.search.report import machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 

@@ -63,7 +63,9 @@ def summary(results: list[dict]) -> dict:
 
 def host_run(link: dict, scheme: str, duration: float) -> dict | None:
     """The same experiment on the host harness (linkem); None if the host cannot run it."""
-    from harness import Experiment, HarnessError, run_experiment as host_experiment
+    from harness import Experiment, HarnessError, run_experiment as host_experiment, use_linkem
+    from policyforge.native import native_path
+    use_linkem(native_path("bin", "linkem"))
     try:
         r = host_experiment(Experiment.from_json(json.dumps(experiment(link, scheme, duration))))
     except HarnessError as e:

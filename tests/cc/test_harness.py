@@ -126,7 +126,9 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
     import sys
     code = ("from harness import *\n"
             "run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec('cubic', 0, 20)]))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "py")]))
+    from policyforge.native import native_path
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "py")]),
+               PF_LINKEM=str(native_path("bin", "linkem")))      # the testbed alone: told where linkem is
     child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 10
     while time.time() < deadline and not any(f"pfs{child.pid}x" in n for n in _netns_names()):

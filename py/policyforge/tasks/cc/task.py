@@ -25,6 +25,7 @@ from harness.score import ALIASES as SCORE_ALIASES, SCORES, score as testbed_sco
 
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
+from ...native import native_path
 from ...template import CHECKOUT, Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 
@@ -298,7 +299,8 @@ class CCTask(Task):
             shutil.copy(source / f, self.bpf_dir / f)
         if str(ROOT) not in sys.path:            # harness/ is a top-level package of the checkout
             sys.path.insert(0, str(ROOT))
-        from harness import LinkSpec
+        from harness import LinkSpec, use_linkem
+        use_linkem(native_path("bin", "linkem"))     # the testbed is told where our build's emulator is
         trace = self.opts["trace"]
         if trace == "lte":
             trace = str(ROOT / "harness" / "traces" / "lte.trace")
