@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
 
-from policyforge.vm.experiment import KERNEL_SCHEMES, evaluate_candidate, run_experiment  # noqa: E402
+from policyforge.tasks.cc.vm import KERNEL_SCHEMES, evaluate_candidate, run_experiment  # noqa: E402
 from policyforge.vm.machine import VM  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

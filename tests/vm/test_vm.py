@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.vm
 
 from policyforge.vm import machine
-from policyforge.vm.experiment import evaluate_candidate, run_experiment, seed_policy
+from policyforge.tasks.cc.vm import evaluate_candidate, run_experiment, seed_policy
 from policyforge.vm.machine import VM, GuestCrash
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(r.stdout)
                 sys.stderr.write(r.stderr)
                 return r.rc
-            from .experiment import evaluate_candidate, run_experiment
+            from ..tasks.cc.vm import evaluate_candidate, run_experiment   # the cc task's experiments
             if policy is not None:
                 out = evaluate_candidate(vm, policy, "pf_cand", experiment)
             else:

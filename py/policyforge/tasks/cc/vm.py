@@ -1,4 +1,5 @@
-"""Congestion-control experiments in the VM: build a candidate's kernel module against the
+"""Congestion-control experiments in the VM (the cc task's; the VM itself, policyforge.vm, knows
+no task): build a candidate's kernel module against the
 guest's headers (kmod/), insmod it, run a harness experiment on Mininet + netem
 (harness/mininet_runner.py), rmmod it. A panic or hang on the way is that candidate's
 failure: the VM is restarted and the next candidate gets a clean kernel.
@@ -10,7 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
-from .machine import VM, GuestCrash, VmError
+from ...vm.machine import VM, GuestCrash, VmError
 
 KERNEL_SCHEMES = ("cubic", "reno", "bbr", "vegas")
 # modules the kernel CCs and netem need; Debian builds them as modules
@@ -19,8 +20,8 @@ GUEST_MODULES = "tcp_bbr tcp_vegas sch_netem sch_htb"
 
 def seed_policy(name: str = "reno") -> str:
     """The C source of a cc-task seed (rendered from its genome by the task itself)."""
-    from policyforge.tasks.cc import TASK_CLASS
-    task = TASK_CLASS()
+    from .task import CCTask
+    task = CCTask()
     seed = next((s for s in task.seeds() if s.name == name), None)
     if seed is None:
         raise VmError(f"the cc task has no seed named {name!r}")
