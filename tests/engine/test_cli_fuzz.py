@@ -1,9 +1,11 @@
 """The whole command line under a fuzz of bad values (hypothesis): every command line that
 holds a mistake exits 2 with one line on stderr, never a traceback or an internal error,
 and creates or changes no file anywhere (not even a run directory)."""
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -100,6 +102,8 @@ WORK = Path(tempfile.mkdtemp(prefix="pf-fuzz-"))
 # the commands' temporary directories go here (tempfile.tempdir), not to the shared /tmp where
 # other work on the machine comes and goes
 TMP = Path(tempfile.mkdtemp(prefix="pf-fuzz-tmp-"))
+for _d in (WORK, TMP):            # the test's own directories go when the test process ends
+    atexit.register(shutil.rmtree, _d, True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
