@@ -4,7 +4,7 @@
                                      [--schemes cubic,reno,bbr,seed:reno,NAME] [--flows N]
 
 Links (linkem, this host): a 24 Mbit/s link with 20 ms RTT (10 ms each way) and a
-variable-rate LTE-like Mahimahi trace (harness/traces/lte.trace, 10 ms each way); droptail
+variable-rate LTE-like Mahimahi trace (py/policyforge/testbed/traces/lte.trace, 10 ms each way); droptail
 queue of one BDP. Schemes: every kernel CC (cubic, reno, bbr here) and the cc task's seeds
 compiled as BPF struct_ops (plus any --policy files, e.g. a synthesis winner). One flow
 each (or --flows N of the same scheme, started 1 s apart, for Jain fairness), run one after
@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "py")]
 
-from harness import Experiment, FlowSpec, LinkSpec, run_experiment  # noqa: E402
-from harness import use_linkem  # noqa: E402
+from policyforge.testbed import Experiment, FlowSpec, LinkSpec, run_experiment  # noqa: E402
+from policyforge.testbed import use_linkem  # noqa: E402
 from policyforge.native import native_path  # noqa: E402
 
 use_linkem(native_path("bin", "linkem"))
@@ -33,7 +33,7 @@ from policyforge.search.report import machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 
 LINKS = {"24 Mbit/s, 20 ms RTT": LinkSpec(rate_mbps=24, delay_ms=10),
-         "LTE-like trace, 20 ms RTT": LinkSpec(rate_mbps=None, trace=str(ROOT / "harness/traces/lte.trace"), delay_ms=10)}
+         "LTE-like trace, 20 ms RTT": LinkSpec(rate_mbps=None, trace=str(TRACE_DIR / "lte.trace"), delay_ms=10)}
 
 
 def main() -> None:

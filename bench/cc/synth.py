@@ -36,7 +36,7 @@ KEYS = ("throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "loss
 
 def git_commit() -> str:
     r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "bpf", "kmod", "py/policyforge/tasks/cc", "harness",
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "bpf", "kmod", "py/policyforge/tasks/cc", "py/policyforge/testbed",
                             "native/linkem"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return (r.stdout.strip() or "unknown") + (" (+ uncommitted changes in the measured parts)" if dirty else "")
 

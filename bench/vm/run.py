@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "py"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "py")]
 
 from policyforge.tasks.cc.vm import KERNEL_SCHEMES, evaluate_candidate, run_experiment  # noqa: E402
 from policyforge.vm.machine import VM  # noqa: E402
@@ -63,7 +63,7 @@ def summary(results: list[dict]) -> dict:
 
 def host_run(link: dict, scheme: str, duration: float) -> dict | None:
     """The same experiment on the host harness (linkem); None if the host cannot run it."""
-    from harness import Experiment, HarnessError, run_experiment as host_experiment, use_linkem
+    from policyforge.testbed import Experiment, HarnessError, run_experiment as host_experiment, use_linkem
     from policyforge.native import native_path
     use_linkem(native_path("bin", "linkem"))
     try:

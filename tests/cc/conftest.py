@@ -4,6 +4,6 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _linkem():
     """The testbed is told where policyforge's build of linkem is (it never imports policyforge)."""
-    import harness
+    from policyforge import testbed
     from policyforge.native import native_path
-    harness.use_linkem(native_path("bin", "linkem"))
+    testbed.use_linkem(native_path("bin", "linkem"))

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from harness import (Dumbbell, Experiment, FlowSpec, HarnessError, LinkSpec, cleanup_stale, run_experiment,
+from policyforge.testbed import (Dumbbell, Experiment, FlowSpec, HarnessError, LinkSpec, cleanup_stale, run_experiment,
                      score)
-from harness.metrics import link_window
-from harness.traces import constant_rate_trace, read_trace, trace_capacity_mbps, trace_rate_mbps
+from policyforge.testbed.metrics import link_window
+from policyforge.testbed.traces import TRACE_DIR, constant_rate_trace, read_trace, trace_capacity_mbps, trace_rate_mbps
 from pfhelpers import ROOT
 
-LTE = ROOT / "harness" / "traces" / "lte.trace"
+LTE = TRACE_DIR / "lte.trace"
 
 
 def _our_namespaces():
@@ -124,10 +124,10 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
     """SIGINT while iperf3 runs: the runner's exits remove namespaces, linkem and iperf3."""
     import signal
     import sys
-    code = ("from harness import *\n"
+    code = ("from policyforge.testbed import *\n"
             "run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec('cubic', 0, 20)]))\n")
     from policyforge.native import native_path
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "py")]),
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "py"),
                PF_LINKEM=str(native_path("bin", "linkem")))      # the testbed alone: told where linkem is
     child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 10

@@ -4,10 +4,10 @@ import re
 import numpy as np
 import pytest
 
-from harness import Experiment, FlowSpec, LinkSpec, run_experiment
-from harness.metrics import LOG_RECORD
-from harness.runner import Dumbbell
-from pfhelpers import ROOT
+from policyforge.testbed import Experiment, FlowSpec, LinkSpec, run_experiment
+from policyforge.testbed.metrics import LOG_RECORD
+from policyforge.testbed.runner import Dumbbell
+from policyforge.testbed.traces import TRACE_DIR
 
 
 def test_idle_rtt_is_twice_the_delay(tmp_path):
@@ -19,7 +19,7 @@ def test_idle_rtt_is_twice_the_delay(tmp_path):
 
 
 def test_constant_rate_trace_gives_its_rate(tmp_path):
-    trace = ROOT / "harness" / "traces" / "const24.trace"
+    trace = TRACE_DIR / "const24.trace"
     with Dumbbell(LinkSpec(trace=str(trace), delay_ms=5.0, queue_pkts=200), tmp_path) as db:
         db.spawn_rcv(["iperf3", "-s", "-1", "-p", "5299"])
         import time
@@ -42,6 +42,6 @@ def test_tcp_fills_the_link_and_reports_metrics(tmp_path):
 
 
 def test_unknown_scheme_is_one_clear_error(tmp_path):
-    from harness import HarnessError
+    from policyforge.testbed import HarnessError
     with pytest.raises(HarnessError, match="'nosuchcc' is not available"):
         run_experiment(Experiment(LinkSpec(), [FlowSpec("nosuchcc", 0, 1)]), tmp_path)

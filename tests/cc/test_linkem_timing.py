@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from harness import Dumbbell, LinkSpec
-from harness.metrics import LOG_RECORD
+from policyforge.testbed import Dumbbell, LinkSpec
+from policyforge.testbed.metrics import LOG_RECORD
 from policyforge import native
 
 DELAY_MS = 5.0

@@ -14,14 +14,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-# the testbed's score names (harness/score.py): one vocabulary for the testbed, this task and bench/cc
-from harness.score import ALIASES as SCORE_ALIASES, SCORES, score as testbed_score
+# the testbed's score names (testbed/score.py): one vocabulary for the testbed, this task and bench/cc
+from policyforge.testbed.score import ALIASES as SCORE_ALIASES, SCORES, score as testbed_score
 
 from ... import sandbox
 from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
@@ -29,7 +28,7 @@ from ...native import native_path
 from ...template import CHECKOUT, Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
 
-ROOT = CHECKOUT                                      # the checkout: kmod/, harness/
+ROOT = CHECKOUT                                      # the checkout: kmod/
 
 STATE_FIELDS = ("cwnd", "ssthresh", "ca_state", "in_recovery", "new_loss", "srtt_us", "min_rtt_us", "rtt_us",
                 "delivered", "interval_us", "losses", "acked", "prior_in_flight", "is_app_limited", "mss",
@@ -227,7 +226,7 @@ class CCTask(Task):
     options = [
         Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", number(above=0)),
         Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", number(min=0)),
-        Option("trace", "", "Mahimahi trace for a variable-rate link (file, or 'lte' for harness/traces/lte.trace)"),
+        Option("trace", "", "Mahimahi trace for a variable-rate link (file, or 'lte' for the testbed's bundled LTE-like trace)"),
         Option("queue_pkts", 0, "droptail queue in packets (0: one BDP)", number(int, min=0)),
         Option("loss", 0.0, "random loss on the data direction (0 to 1)", number(min=0, max=1)),
         Option("duration_s", 4.0, "length of each iperf3 flow", number(above=0)),
@@ -297,13 +296,12 @@ class CCTask(Task):
         source = Template.find("cc", "pf_cc.bpf.c").dir
         for f in ("pf_cc.bpf.c", "pf_cc_policy.h"):
             shutil.copy(source / f, self.bpf_dir / f)
-        if str(ROOT) not in sys.path:            # harness/ is a top-level package of the checkout
-            sys.path.insert(0, str(ROOT))
-        from harness import LinkSpec, use_linkem
+        from policyforge.testbed import LinkSpec, use_linkem
+        from policyforge.testbed.traces import TRACE_DIR
         use_linkem(native_path("bin", "linkem"))     # the testbed is told where our build's emulator is
         trace = self.opts["trace"]
         if trace == "lte":
-            trace = str(ROOT / "harness" / "traces" / "lte.trace")
+            trace = str(TRACE_DIR / "lte.trace")
         if trace and not Path(trace).is_file():
             raise TaskError(f"link trace {trace} does not exist")
         self.link = LinkSpec(rate_mbps=None if trace else self.opts["rate_mbps"], trace=trace or None,
@@ -426,7 +424,7 @@ class CCTask(Task):
         return testbed_score(r, self.opts["score"])
 
     def _experiment(self, scheme: str, out_dir: Path | None = None) -> Evaluation:
-        from harness import Experiment, FlowSpec, HarnessError, run_experiment
+        from policyforge.testbed import Experiment, FlowSpec, HarnessError, run_experiment
         exp = Experiment(self.link, [FlowSpec(scheme, 0.0, self.opts["duration_s"])
                                      for _ in range(max(1, self.opts["flows"]))], name=scheme)
         t0 = time.monotonic()

@@ -1,7 +1,7 @@
 """Congestion-control experiments in the VM (the cc task's; the VM itself, policyforge.vm, knows
 no task): build a candidate's kernel module against the
 guest's headers (kmod/), insmod it, run a harness experiment on Mininet + netem
-(harness/mininet_runner.py), rmmod it. A panic or hang on the way is that candidate's
+(py/policyforge/testbed/mininet_runner.py), rmmod it. A panic or hang on the way is that candidate's
 failure: the VM is restarted and the next candidate gets a clean kernel.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def run_experiment(vm: VM, experiment: dict, timeout_s: float | None = None) -> 
     path.write_text(json.dumps(experiment))
     span = max(f.get("start_s", 0) + f.get("duration_s", 5) for f in experiment["flows"])
     vm.run(f"modprobe -a {GUEST_MODULES} 2>/dev/null; mn -c >/dev/null 2>&1 || true", timeout_s=60)
-    r = vm.run("python3 /work/repo/harness/mininet_runner.py /work/xfer/experiment.json",
+    r = vm.run("python3 /work/repo/py/policyforge/testbed/mininet_runner.py /work/xfer/experiment.json",
                timeout_s=timeout_s or span + 90)
     if r.rc != 0:
         raise VmError(f"mininet run failed: {(r.stderr or r.stdout).strip().splitlines()[-1:] or r.rc}")

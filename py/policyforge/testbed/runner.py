@@ -70,7 +70,7 @@ def available_schemes() -> list[str]:
 
 
 # The userspace link emulator: its path is given by the caller (policyforge passes its build's,
-# harness.use_linkem), or PF_LINKEM, or found on PATH; the testbed never imports policyforge.
+# testbed.use_linkem), or PF_LINKEM, or found on PATH; the testbed imports nothing else of policyforge.
 LINKEM: str | None = os.environ.get("PF_LINKEM") or None
 
 
@@ -83,7 +83,7 @@ def use_linkem(path: str | os.PathLike) -> None:
 def _linkem() -> str:
     found = LINKEM or shutil.which("linkem")
     if not found:
-        raise HarnessError("linkem is not found: pass its path with harness.use_linkem(PATH) or PF_LINKEM "
+        raise HarnessError("linkem is not found: pass its path with policyforge.testbed.use_linkem(PATH) or PF_LINKEM "
                            "(`make build` builds it)")
     return found
 
@@ -256,7 +256,7 @@ def _link_usage(link, log: Path) -> dict | None:
 
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
                    score: str = "throughput_over_p95_delay") -> dict:
-    """Run the flows of exp over its link; return the metrics (see harness/README.md)."""
+    """Run the flows of exp over its link; return the metrics (see py/policyforge/testbed/README.md)."""
     exp.validate()
     for tool in ("iperf3", "ip"):
         if not shutil.which(tool):

@@ -5,7 +5,7 @@ lte.trace: 30 s of a cellular-like link whose rate wanders between 4 and 40 Mbit
 1500-byte packet may leave (Mahimahi's format; the file loops).
 const24.trace: a constant 24 Mbit/s (2 opportunities per ms), for validating linkem.
 
-    python harness/traces/make_traces.py
+    python py/policyforge/testbed/traces/make_traces.py
 """
 from pathlib import Path
 

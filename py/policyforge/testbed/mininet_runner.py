@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run an experiment description (harness/spec.py JSON) on Mininet inside the policyforge VM.
+"""Run an experiment description (py/policyforge/testbed/spec.py JSON) on Mininet inside the policyforge VM.
 
 The same description as the host harness: one bottleneck link (rate, one-way delay, loss,
 droptail queue) and iperf3 flows, each with its congestion control, start and duration. Here
@@ -9,7 +9,7 @@ the loss and the queue limit (1 BDP by default, as on the host); the ACK directi
 delay only, so the RTT is 2 x delay as on the host.
 
 Runs in the guest with Debian's python3 + mininet only (no numpy, no policyforge imports):
-    python3 harness/mininet_runner.py experiment.json > result.json
+    python3 py/policyforge/testbed/mininet_runner.py experiment.json > result.json
 Prints one JSON object: throughput, mean / p95 RTT (from iperf3), retransmits, per-flow series.
 """
 import json
@@ -29,7 +29,7 @@ def load_experiment(path: str) -> dict:
 
 
 def queue_pkts(link: dict) -> int:
-    """The droptail limit in packets, defaulting to one BDP like harness/spec.py."""
+    """The droptail limit in packets, defaulting to one BDP like py/policyforge/testbed/spec.py."""
     if link.get("queue_pkts"):
         return int(link["queue_pkts"])
     if link.get("queue_bytes"):
