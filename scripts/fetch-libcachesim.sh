@@ -3,8 +3,8 @@
 # sources and sample traces) into .cache/, checking its hash. CMake builds from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VERSION=0.3.5
-SHA256=a1512046ab45bc0e5f0a81e5673cd02209477ffeefcb17a05fa714a06371abfb
+. native/cache/libcachesim.pin                      # the one pin: version and SHA-256
+VERSION=$LIBCACHESIM_VERSION SHA256=$LIBCACHESIM_SHA256
 dest=.cache/libcachesim-$VERSION.tar.gz
 if [ -f "$dest" ] && echo "$SHA256  $dest" | sha256sum -c --quiet 2>/dev/null; then exit 0; fi
 mkdir -p .cache

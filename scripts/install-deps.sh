@@ -41,6 +41,8 @@ import tomllib
 d = tomllib.load(open("pyproject.toml", "rb"))
 print("\n".join(d["project"]["dependencies"] + d["project"]["optional-dependencies"]["test"]
                 + d["build-system"]["requires"]))')
+. native/cache/libcachesim.pin                # the tests' reference simulator: the version we build
+PIP_REQS+=("libcachesim==$LIBCACHESIM_VERSION")
 stamp=.venv/.pf-reqs
 want=$(printf '%s\n' "${PIP_REQS[@]}" | sha256sum | cut -c1-16)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then

@@ -66,7 +66,9 @@ def before_tree(commit: str) -> tuple[Path, Path]:
     archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     import pybind11
-    sdist = ROOT / ".cache" / "libcachesim-0.3.5.tar.gz"
+    pin = dict(line.split("=", 1) for line in (ROOT / "native/cache/libcachesim.pin").read_text().splitlines()
+               if line.startswith("LIBCACHESIM_"))
+    sdist = ROOT / ".cache" / f"libcachesim-{pin['LIBCACHESIM_VERSION']}.tar.gz"
     build = tree / "build"
     print(f"building {commit}'s native parts in {build} (once) ...", file=sys.stderr)
     subprocess.run(["cmake", "-S", str(tree), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",

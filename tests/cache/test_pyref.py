@@ -3,6 +3,7 @@ C template for priorities that do not read percentiles (the two draw different s
 import pytest
 
 from policyforge.tasks.cache import pyref
+from pfhelpers import ROOT
 
 P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
 
@@ -17,8 +18,11 @@ CASES = {
 
 @pytest.mark.parametrize("body", list(CASES))
 def test_python_template_evicts_like_the_c_template(cloudphysics, tmp_path, body):
+    import importlib.metadata
     import libcachesim as lcs
 
+    pin = (ROOT / "native/cache/libcachesim.pin").read_text()
+    assert f"LIBCACHESIM_VERSION={importlib.metadata.version('libcachesim')}\n" in pin, "reference is not the pinned libcachesim"
     task = cloudphysics
     c = task.check(P.format(body), tmp_path / "c")
     assert c.ok, c.feedback
