@@ -35,7 +35,7 @@ def test_baselines_match_known_values(cloudphysics, tmp_path):
     base = {b.name: b for b in TASK_CLASS(trace="cloudPhysicsIO", baselines="LRU,LIRS,S3-FIFO,ARC,SIEVE,FIFO")
             .__class__.baselines(_at_10(tmp_path), tmp_path)}
     miss = {k: round(1 - b.evaluation.score, 4) for k, b in base.items()}
-    # measured values in shared/DESIGN.md (cloudPhysicsIO, 10 %, unit size)
+    # the miss ratios libCacheSim gives (cloudPhysicsIO, 10 %, unit size; bench/cache/results.md)
     assert miss["LRU"] == 0.8049 and miss["FIFO"] == 0.8054 and miss["LIRS"] == 0.7518
     assert miss["ARC"] == 0.7728 and miss["SIEVE"] == 0.7907
     assert miss["Belady"] == 0.6290 and not base["Belady"].ranked

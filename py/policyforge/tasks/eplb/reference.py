@@ -1,5 +1,5 @@
-"""Two Python implementations of the EPLB reference policy, written from the description in
-shared/DESIGN.md: a plain per-layer one (the readable specification, the shape of
+"""Two Python implementations of the EPLB reference policy, written from the description of
+DeepSeek's EPLB (docs/eplb.md): a plain per-layer one (the readable specification, the shape of
 DeepSeek's PyTorch code) and a numpy one vectorized across layers. Both must agree exactly
 with the native op's reference rules (tests/eplb)."""
 from __future__ import annotations
