@@ -35,11 +35,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "install-deps: creating .venv"
   "$PY" -m venv .venv
 fi
-# pyproject.toml holds the one list: the dependencies, the test extra, the build requirements
+# pyproject.toml holds the one list: the dependencies, the test and ray extras, the build requirements
 mapfile -t PIP_REQS < <("$PY" -c '
 import tomllib
 d = tomllib.load(open("pyproject.toml", "rb"))
-print("\n".join(d["project"]["dependencies"] + d["project"]["optional-dependencies"]["test"]
+extra = d["project"]["optional-dependencies"]
+print("\n".join(d["project"]["dependencies"] + extra["test"] + extra["ray"]
                 + d["build-system"]["requires"]))')
 . native/cache/libcachesim.pin                # the tests' reference simulator: the version we build
 PIP_REQS+=("libcachesim==$LIBCACHESIM_VERSION")

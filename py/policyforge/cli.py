@@ -25,7 +25,9 @@ from . import tasks
 from .search import generators
 from .search.controller import Controller, DiskFull, RunConfig, disk_error
 from .search.database import RunLock, Store, StoreError
+from .search.executor import ExecutorError, check_address
 from .search.generators import GeneratorError
+from .search.suite import Suite, load_suite, suite_from_options
 from .task import TaskError, number
 
 
@@ -37,14 +39,18 @@ class RunFailed(Exception):
     """The run could not do its work (the generator failed, the disk filled): exit 1."""
 
 
-def _kv(items: list[str] | None) -> dict[str, str]:
-    out = {}
+def _pairs(items: list[str] | None) -> list[tuple[str, str]]:
+    out = []
     for it in items or []:
         if "=" not in it:
             raise UsageError(f"option '{it}' is not KEY=VALUE")
         k, v = it.split("=", 1)
-        out[k.strip().replace("-", "_")] = v
+        out.append((k.strip().replace("-", "_"), v))
     return out
+
+
+def _kv(items: list[str] | None) -> dict[str, str]:
+    return dict(_pairs(items))
 
 
 def _models(items: list[str] | None) -> list[tuple[str, float]]:
@@ -72,7 +78,9 @@ def _prices(items: list[str] | None) -> dict[str, tuple[float, float]]:
 
 def _print_table(summary: dict) -> None:
     w = summary["winner"]
-    label = summary["score_label"]
+    suite = summary.get("suite")
+    label = f"suite score ({suite['aggregate']} over {len(suite['train'])} train workloads)" if suite \
+        else summary["score_label"]
     rows = []
     if w:
         rows.append((f"WINNER (cand {w['id']}, {w['generator']})", w["score"], True))
@@ -87,12 +95,22 @@ def _print_table(summary: dict) -> None:
     if w:
         n = len(summary["ranked_baselines"])
         print(f"\nwinner beats {len(summary['beats'])} of {n} ranked baselines"
-              + (" (all)" if summary["beats_all"] else ""))
+              + (" (all)" if summary["beats_all"] else "") + (" on the suite score" if suite else ""))
+    if suite:
+        for r in suite["train"]:
+            c = r["candidates"].get("winner", {})
+            print(f"  train    {r['workload']:<32} beats {c.get('beaten', 0)} of {c.get('ranked', 0)}")
+        for r in suite.get("heldout", []):
+            c = r["candidates"].get(suite["winner_label"], {})
+            print(f"  held-out {r['workload']:<32} beats {c.get('beaten', 0)} of {c.get('ranked', 0)}")
+        if "heldout" in suite:
+            print(f"winner beats every ranked baseline on {suite['heldout_wins']} of {suite['heldout_n']} "
+                  "held-out workloads")
 
 
 # options of `run` that a resumed run takes from its store (it continues the same search)
 FIXED_ON_RESUME = ("generator", "model", "price", "replay", "candidates_per_round", "seed", "budget_usd",
-                   "repairs", "islands", "option", "out", "model_choice")
+                   "repairs", "islands", "option", "out", "model_choice", "suite")
 # the defaults of the search's numbers are RunConfig's: one place
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)
             if f.name in ("rounds", "candidates_per_round", "workers", "seed", "repairs", "islands")}
@@ -115,7 +133,15 @@ def _new_config(a: argparse.Namespace) -> RunConfig:
     if gen == "replay" and not a.replay:
         raise UsageError("--generator replay needs --replay FILE")
     value = {k: (getattr(a, k) if getattr(a, k) is not None else d) for k, d in DEFAULTS.items()}
-    return RunConfig(task=a.task, task_options=_kv(a.option), generator=gen, models=_models(a.model),
+    options, suite = suite_from_options(_pairs(a.option))   # repeated -o: a suite
+    if a.suite:
+        if suite:
+            raise UsageError("give the workloads in --suite FILE or with repeated -o, not both")
+        from_file, suite = load_suite(a.suite)
+        options = {**from_file, **options}                  # -o overrides the file's [options]
+    return RunConfig(task=a.task, task_options=options, suite=suite.to_json() if suite else None,
+                     executor=a.executor or "local", ray_address=a.ray_address,
+                     generator=gen, models=_models(a.model),
                      budget_usd=a.budget_usd, replay_file=str(Path(a.replay).resolve()) if a.replay else None,
                      prices=_prices(a.price), model_choice=a.model_choice or "weights", **value)
 
@@ -174,6 +200,8 @@ def cmd_run(a: argparse.Namespace) -> int:
             cfg.rounds = a.rounds
         if a.workers is not None:
             cfg.workers = a.workers
+        if a.executor is not None:           # the store is the same whatever the executor
+            cfg.executor, cfg.ray_address = a.executor, a.ray_address
         fresh = False
     else:
         cfg = _new_config(a)
@@ -182,7 +210,22 @@ def cmd_run(a: argparse.Namespace) -> int:
             raise UsageError(f"--out {out} exists and is not a directory")
         fresh = True
     # everything a user can get wrong is refused before anything is created
-    task = tasks.load(cfg.task, **cfg.task_options)
+    suite = Suite.from_json(cfg.suite) if cfg.suite else None
+    for w in (suite.workloads[1:] if suite else []):      # every workload's options are valid
+        try:
+            tasks.load(cfg.task, **{**cfg.task_options, **w.options})
+        except TaskError as e:
+            raise TaskError(f"workload {w.name}: {e}") from None
+    task = tasks.load(cfg.task, **{**cfg.task_options, **(suite.train[0].options if suite else {})})
+    if cfg.ray_address and cfg.executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
+    if cfg.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("--executor ray needs Ray: pip install 'policyforge[ray]'") from None
+        if cfg.ray_address:
+            check_address(cfg.ray_address)      # before anything is created
     generator = generators.make(cfg.generator, models=cfg.models, budget_usd=cfg.budget_usd,
                                 prices=cfg.prices, replay_file=cfg.replay_file)
     made = _created_dirs(out)
@@ -459,6 +502,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="run directory (default runs/TASK-DATE)")
     r.add_argument("--resume", metavar="RUN", help="continue a stopped run (--rounds and --workers may change)")
     r.add_argument("-q", "--quiet", action="store_true")
+    r.add_argument("--suite", metavar="FILE", help="workload suite, TOML or JSON: train and held-out workloads "
+                   "(or repeat -o: -o trace=a -o trace=b -o heldout.trace=c)")
+    r.add_argument("--executor", choices=["local", "ray"], help="where checks and evaluations run (default local)")
+    r.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to use with --executor ray (default: a local Ray)")
     r.set_defaults(fn=cmd_run)
 
     rs = sub.add_parser("runs", help="inspect stored runs")
@@ -498,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except (UsageError, TaskError, GeneratorError, StoreError) as e:
         return _fail(str(e), 2)
-    except (RunFailed, DiskFull) as e:
+    except (RunFailed, DiskFull, ExecutorError) as e:
         return _fail(str(e), 1)
     except KeyboardInterrupt:
         from . import sandbox

@@ -221,6 +221,12 @@ class Task(ABC):
         """One policy on every workload in `traces_dir` (tasks with supports_transfer)."""
         raise TaskError(f"task {self.name} does not evaluate across --traces")
 
+    def ray_resources(self) -> dict[str, Any]:
+        """What a node must have to check and evaluate this task's candidates, as Ray
+        resources for `--executor ray`: num_cpus (default 1), num_gpus, and custom resources
+        that a node declares with `ray start --resources` (docs/engine.md, "Run on a cluster")."""
+        return {}
+
     def describe_run(self) -> dict[str, Any]:
         """Options and workload identity, stored with the run and printed in reports."""
         return dict(self.opts)

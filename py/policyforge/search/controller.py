@@ -32,11 +32,14 @@ from .. import sandbox, tasks
 from ..task import CheckOutcome, Evaluation, Task, TaskError
 from . import generators
 from .database import FINISHED, RunLock, Store
+from .evaluator import Evaluator
+from .executor import ExecutorError, make as make_executor  # noqa: F401  (ExecutorError: stops the run)
 from .generators import Generator, GeneratorError, GeneratorStop
 from .prompt import normalize
 from .runlog import Progress, RunLog
 from .types import Proposal, Repair
 from .selector import IslandSelector
+from .suite import Suite
 
 
 @dataclasses.dataclass
@@ -56,6 +59,9 @@ class RunConfig:
     replay_file: str | None = None
     prices: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     model_choice: str = "weights"     # weights | ucb (learned improvement per dollar, search/models.py)
+    suite: dict | None = None         # a workload suite (search/suite.py), None: one workload
+    executor: str = "local"           # local | ray (search/executor.py)
+    ray_address: str | None = None    # a Ray cluster; None with --executor ray: a local Ray
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -112,7 +118,9 @@ class Controller:
         self._own_lock = lock is None
         self.lock = lock or RunLock(self.out).acquire()
         self.config = config
-        self.task = task or tasks.load(config.task, **config.task_options)
+        self.suite = Suite.from_json(config.suite) if config.suite else None
+        self.task = task or tasks.load(config.task, **{**config.task_options,
+                                          **(self.suite.train[0].options if self.suite else {})})
         self.store = Store(self.out / "store.sqlite")
         self.resumed = self.store.meta("config") is not None
         if not self.resumed:
@@ -128,6 +136,9 @@ class Controller:
         self.generator_error: GeneratorError | None = None   # a failure, not a normal stop
         self.runlog = RunLog(self.out / "run.log")
         self._restore_generator_position()
+        self.executor = make_executor(config.executor, config.ray_address, self._log, config.workers)
+        self.evaluator = Evaluator(self.task, config.task, config.task_options, self.suite, self.executor,
+                                   self.shared, self._log)
 
     # --- resume support -----------------------------------------------------------------
     def _restore_generator_position(self) -> None:
@@ -145,6 +156,7 @@ class Controller:
                 self.store.checkpoint()   # the main file alone holds everything finished
             except sqlite3.Error:
                 pass                      # a full disk: the log still holds it (and is consistent)
+            self.executor.close()
             if self._own_lock:
                 self.lock.release()
 
@@ -158,6 +170,7 @@ class Controller:
         done = len(self.store.candidates(status=FINISHED))
         self.runlog.progress = progress = Progress(total, done) if not self.quiet else None
         self.task.prepare(self.shared)
+        self.evaluator.prepare()
         self._log(f"{'resumed' if self.resumed else 'run'} {self.out} task={self.task.name} "
                   f"generator={self.generator.name} rounds={cfg.rounds}x{cfg.candidates_per_round} "
                   f"workers={cfg.workers} seed={cfg.seed}")
@@ -174,6 +187,7 @@ class Controller:
                 # Ctrl-C: kill every running candidate and start no more, without waiting for
                 # the workers; what is stored stays stored, --resume picks up the rest
                 sandbox.interrupt()
+                self.executor.cancel()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise KeyboardInterrupt from None
             except BaseException:
@@ -181,6 +195,7 @@ class Controller:
                 raise
             pool.shutdown(wait=True)
             self._verify_winner()
+            self._heldout()
         finally:
             if progress:
                 progress.close()
@@ -214,11 +229,11 @@ class Controller:
 
     def _baselines(self) -> None:
         if self.store.baselines():
+            self.evaluator.restore(self.store.baselines())
             return
-        self._log("running baselines ...")
+        self._log("running baselines ..." + (f" on {len(self.suite.train)} train workloads" if self.suite else ""))
         t0 = time.monotonic()
-        rows = [(b.name, b.evaluation.score, b.evaluation.ok, b.ranked, b.evaluation.metrics, b.evaluation.reason)
-                for b in self.task.baselines(self.shared)]
+        rows = self.evaluator.baselines()
         if any(not ok for _, _, ok, *_ in rows) and self._disk_is_full():
             raise DiskFull(f"the baselines could not run: the file system of {self.out} is full")
         self.store.set_baselines(rows)     # one transaction: all or none
@@ -297,7 +312,7 @@ class Controller:
         t0 = time.monotonic()
         try:
             self._check_and_evaluate(cid, best_score, t0)
-        except (TaskError, DiskFull, sqlite3.Error):
+        except (TaskError, DiskFull, sqlite3.Error, ExecutorError):
             raise                # the machine cannot check, run or store anything: stop
         except Exception as e:  # a bug in a task must not take the run down
             if disk_error(e) or self._disk_is_full():
@@ -323,7 +338,7 @@ class Controller:
             self.store.finish(cid, status="check_failed", reason=f"{checked.check.stage}: "
                               f"{first_line(checked.check.feedback)}", pipeline_s=time.monotonic() - t0, **common)
         else:
-            ev = self._evaluate(cid, checked.check, best_score)
+            ev = self._evaluate(cid, checked.source, checked.check, best_score)
             status = "evaluated" if ev.ok and ev.stage == "full" else ("screened" if ev.ok else "failed")
             self.store.finish(cid, status=status, score=ev.score if status == "evaluated" else None,
                               metrics=dict(ev.metrics, screen_score=ev.score) if status == "screened" else ev.metrics,
@@ -378,7 +393,7 @@ class Controller:
         if attempt_dir.exists():
             shutil.rmtree(attempt_dir)
         attempt_dir.mkdir(parents=True)
-        check = self.task.check(source, attempt_dir)
+        check = self.evaluator.check(source, attempt_dir)
         if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
             raise DiskFull(f"checks fail: the file system of {self.out} is full")
         self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,
@@ -400,14 +415,12 @@ class Controller:
             self._stop(e)
             return None
 
-    def _evaluate(self, cid: int, check: CheckOutcome, best_score: float | None) -> Evaluation:
+    def _evaluate(self, cid: int, source: str, check: CheckOutcome, best_score: float | None) -> Evaluation:
         """Evaluate a checked candidate; a result that beats the best baseline is established
         again in trusted code (task.verify) before it is recorded."""
         work = check.artifact.parent if check.artifact else self.out / "candidates" / str(cid)
-        ev = self.task.evaluate(check, work, best_score)
-        bar = self.store.best_baseline_score()
-        if ev.ok and ev.stage == "full" and bar is not None and ev.score > bar:
-            ev = self.task.verify(check, work, ev)
+        work.mkdir(parents=True, exist_ok=True)
+        ev = self.evaluator.evaluate(source, check, work, best_score, self.store.best_baseline_score())
         if not ev.ok and self._disk_is_full():
             raise DiskFull(f"evaluations fail: the file system of {self.out} is full")
         return ev
@@ -422,11 +435,11 @@ class Controller:
             work = self.out / "candidates" / str(best["id"]) / "verify"
             if work.exists():
                 shutil.rmtree(work)
-            check = self.task.check(best["source"], work)
+            check = self.evaluator.check(best["source"], work)
             if not check.ok:
                 ev = Evaluation(False, None, metrics, reason=f"invalid: no longer passes the {check.stage} check")
             else:
-                ev = self.task.verify(check, work, Evaluation(True, best["score"], metrics))
+                ev = self.evaluator.verify(best["source"], check, work, Evaluation(True, best["score"], metrics))
             if not ev.ok and self._disk_is_full():
                 raise DiskFull(f"the winner could not be verified: the file system of {self.out} is full")
             if ev.ok:
@@ -435,6 +448,21 @@ class Controller:
             else:
                 self.store.set_invalid(best["id"], ev.reason, ev.metrics)
                 self._log(f"winner {best['id']} is {ev.reason}; trying the next best")
+
+    def _heldout(self) -> None:
+        """A suite's held-out workloads: the top finalists by train score, evaluated once the
+        search is over (selection never saw them); stored whole in one meta row."""
+        if not self.suite or not self.suite.heldout:
+            return
+        finalists = self.store.scored()[:self.suite.finalists]
+        done = self.store.meta("heldout")
+        if not finalists or (done and done["finalists"] == [f["id"] for f in finalists]):
+            return                    # none yet, or these finalists' results are stored
+        self._log(f"held-out: {len(finalists)} finalists on {len(self.suite.heldout)} held-out workloads ...")
+        t0 = time.monotonic()
+        result = self.evaluator.heldout(finalists, self.out / "heldout")
+        self.store.set_meta("heldout", result)
+        self._log(f"held-out done in {time.monotonic() - t0:.1f}s")
 
     def _report_candidate(self, cid: int) -> None:
         self.runlog.candidate(self.store, self.store.candidate(cid))

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -215,6 +216,72 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
     return images
 
 
+def suite_tables(store: Store) -> dict[str, Any] | None:
+    """A suite run's per-workload results: the train table (the winner and the best baseline
+    per train workload) and the held-out table (every finalist against every baseline of each
+    held-out workload), with "beats every baseline on N of M held-out workloads"."""
+    from .suite import Suite, per_workload_table
+    cfg = store.meta("config") or {}
+    if not cfg.get("suite"):
+        return None
+    suite = Suite.from_json(cfg["suite"])
+    best = store.best()
+    train_base: dict[str, dict[str, tuple]] = {}
+    for b in store.baselines():
+        for w, e in json.loads(b["metrics"]).get("workloads", {}).items():
+            train_base.setdefault(w, {})[b["name"]] = (e["score"] if e["ok"] else None, bool(b["ranked"]))
+    winner = {}
+    if best is not None:
+        winner = {w: e["score"] if e["ok"] else None
+                  for w, e in json.loads(best["metrics"] or "{}").get("workloads", {}).items()}
+    out: dict[str, Any] = {"aggregate": suite.aggregate, "train": per_workload_table({"winner": winner}, train_base)}
+    held = store.meta("heldout")
+    if held:
+        labels = {cid: (f"winner ({cid})" if best is not None and int(cid) == best["id"] else f"candidate {cid}")
+                  for cid in held["candidates"]}
+        cands = {labels[cid]: {w: v["score"] for w, v in row.items()} for cid, row in held["candidates"].items()}
+        base = {w: {n: (v["score"], v["ranked"]) for n, v in bs.items()} for w, bs in held["baselines"].items()}
+        rows = per_workload_table(cands, base)
+        wl = labels.get(str(best["id"])) if best is not None else None
+        out["heldout"] = rows
+        out["winner_label"] = wl
+        out["heldout_wins"] = sum(r["candidates"].get(wl, {}).get("beats_all", False) for r in rows) if wl else 0
+        out["heldout_n"] = len(rows)
+        # the finalist that would have been picked by peeking: shown, never chosen
+        mean = {lab: sum((r["candidates"][lab]["beaten"] / max(1, r["candidates"][lab]["ranked"])) for r in rows) / max(1, len(rows))
+                for lab in cands}
+        out["best_on_heldout"] = max(mean, key=mean.get) if mean else None
+    return out
+
+
+def _suite_html(t: dict[str, Any] | None) -> str:
+    if not t:
+        return ""
+
+    def table(rows, labels):
+        head = "<tr><th>workload</th><th>best baseline</th>" + "".join(f"<th>{html.escape(l)}</th>" for l in labels) + "</tr>"
+        body = []
+        for r in rows:
+            bb = "-" if r["best_baseline"] is None else f"{html.escape(r['best_baseline'])} {r['best_baseline_score']:.6g}"
+            cells = []
+            for l in labels:
+                c = r["candidates"].get(l, {})
+                s = c.get("score")
+                mark = " ✓" if c.get("beats_all") else ""
+                cells.append("<td>failed</td>" if s is None else f"<td>{s:.6g}{mark} ({c['beaten']}/{c['ranked']})</td>")
+            body.append(f"<tr><td>{html.escape(r['workload'])}</td><td>{bb}</td>{''.join(cells)}</tr>")
+        return f"<table>{head}{''.join(body)}</table>"
+    parts = [f"<h2>Workloads</h2><p>Selection used the train workloads only (aggregate: {html.escape(t['aggregate'])}). "
+             "Each cell: the score, the ranked baselines it beats on that workload, ✓ when it beats all of them.</p>",
+             "<h3>Train</h3>", table(t["train"], ["winner"])]
+    if "heldout" in t:
+        labels = list(t["heldout"][0]["candidates"]) if t["heldout"] else []
+        parts += [f"<h3>Held out</h3><p>The winner (chosen by train score) beats every ranked baseline on "
+                  f"{t['heldout_wins']} of {t['heldout_n']} held-out workloads. Best finalist on held-out: "
+                  f"{html.escape(str(t['best_on_heldout']))} (shown, not chosen).</p>", table(t["heldout"], labels)]
+    return "".join(parts)
+
+
 def _metrics_table(rows: list[tuple[str, dict, Any]]) -> str:
     keys: list[str] = []
     for _, m, _ in rows:
@@ -237,7 +304,13 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
     out_dir = Path(out_dir)
     best = store.best()
     cmp = comparison(store)
-    images = plots(store, out_dir, task.score_label)
+    suite = suite_tables(store)
+    cfg = store.meta("config") or {}
+    score_label = task.score_label
+    if cfg.get("suite"):
+        from .suite import Suite
+        score_label = Suite.from_json(cfg["suite"]).label(task.score_label)
+    images = plots(store, out_dir, score_label)
     cands = store.candidates()
     status_counts: dict[str, int] = {}
     for c in cands:
@@ -247,14 +320,16 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
         winner_dir = out_dir / "winner"
         winner_dir.mkdir(exist_ok=True)
         check_dir = out_dir / "shared" / "winner-check"
-        check_dir.mkdir(parents=True, exist_ok=True)
+        if check_dir.exists():                # the report's own, from an earlier report of this run
+            shutil.rmtree(check_dir)
+        check_dir.mkdir(parents=True)
         check = task.check(best["source"], check_dir)
         if check.ok:
             exported = task.export(best["source"], check, winner_dir)
         else:
             exported = {"error": f"winner no longer passes the check: {check.feedback[:300]}"}
     summary = {
-        "run": str(out_dir), "task": task.name, "score_label": task.score_label,
+        "run": str(out_dir), "task": task.name, "score_label": score_label, "suite": suite,
         "command": command, "commit": git_commit(), "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "candidates": len(cands), "status": status_counts,
@@ -294,8 +369,9 @@ td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:
 Command: <code>{html.escape(command)}</code><br>
 Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(status_counts.items())))}); LLM cost ${summary['cost_usd']:.4f}.</p>
 <h2>Winner: {verdict}</h2>
-<p>Score = {html.escape(task.score_label)} (higher is better).</p>
+<p>Score = {html.escape(score_label)} (higher is better).</p>
 {_metrics_table(rows)}
+{_suite_html(suite)}
 <h2>Winner source</h2><pre>{src}</pre>
 {_attempts_html(summary["attempts"], summary["winner_lineage"])}
 <h2>Deploy</h2><pre>{usage}</pre>

@@ -386,6 +386,11 @@ class CCTask(Task):
         ko = out / f"{name}.ko"
         return (ko if r.ok and ko.exists() else None), r.stdout + r.stderr
 
+    def ray_resources(self) -> dict:
+        # a node that can make network namespaces and load struct_ops declares it:
+        #   ray start ... --resources '{"netns_struct_ops": 1}'
+        return {"num_cpus": 1, "netns_struct_ops": 0.01}
+
     def check(self, source: str, workdir: Path) -> CheckOutcome:
         self._need()
         t0 = time.monotonic()
