@@ -328,7 +328,7 @@ class Controller:
         """One candidate: check it (repairing with the checker's feedback), then evaluate the
         one that passed, and record the outcome."""
         row = self.store.candidate(cid)
-        checked = self._check_with_repairs(row, t0)
+        checked = self._check_with_repairs(row, t0, best_score)
         if checked is None:          # a duplicate of an earlier candidate, recorded as such
             self._report_candidate(cid)
             return
@@ -346,7 +346,7 @@ class Controller:
                               pipeline_s=time.monotonic() - t0, **common)
         self._report_candidate(cid)
 
-    def _check_with_repairs(self, row, t0: float) -> "_Checked | None":
+    def _check_with_repairs(self, row, t0: float, best_score: float | None = None) -> "_Checked | None":
         """Check the candidate's latest attempt; while it fails and repairs are left, ask the
         generator for a repair and check that. A resumed candidate continues from its last
         recorded attempt. None when an attempt turns out to duplicate an earlier candidate
@@ -366,7 +366,7 @@ class Controller:
                                   reason=f"same source as candidate {twin[0]['id']}",
                                   pipeline_s=time.monotonic() - t0, repairs=attempt)
                 return None
-            check = self._check_attempt(cid, attempt, source)
+            check = self._check_attempt(cid, attempt, source, best_score)
             check_s += check.seconds
             if check.ok or attempt >= self.config.repairs:
                 break
@@ -383,7 +383,7 @@ class Controller:
                                       tokens_in=prop.tokens_in, tokens_out=prop.tokens_out, cost_usd=prop.cost_usd)
         return _Checked(source, check, attempt, check_s, tokens)
 
-    def _check_attempt(self, cid: int, attempt: int, source: str) -> CheckOutcome:
+    def _check_attempt(self, cid: int, attempt: int, source: str, best_score: float | None = None) -> CheckOutcome:
         """The check of one attempt. A recorded failure is reused; a recorded pass is checked
         again (checking is deterministic) to rebuild the artifact evaluation needs."""
         last = self.store.attempts(cid)[attempt]
@@ -393,7 +393,7 @@ class Controller:
         if attempt_dir.exists():
             shutil.rmtree(attempt_dir)
         attempt_dir.mkdir(parents=True)
-        check = self.evaluator.check(source, attempt_dir)
+        check = self.evaluator.check(source, attempt_dir, evaluate=True, best=best_score)
         if not check.ok and self._disk_is_full():   # the compiler could not write: not the candidate's fault
             raise DiskFull(f"checks fail: the file system of {self.out} is full")
         self.store.record_attempt(cid, attempt, source=source, ok=int(check.ok), stage=check.stage,

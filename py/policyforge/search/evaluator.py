@@ -102,8 +102,11 @@ class Evaluator:
         return sorted(self.suite.train, key=lambda w: cost.get(w.name, 0.0))
 
     # --- a candidate ----------------------------------------------------------------------
-    def check(self, source: str, workdir: Path) -> CheckOutcome:
-        return self.executor.check(self.task, self.spec(self.suite.train[0] if self.suite else None), source, workdir)
+    def check(self, source: str, workdir: Path, evaluate: bool = False, best: float | None = None) -> CheckOutcome:
+        """The check. With `evaluate` (a search's candidate, one workload), a remote executor
+        may evaluate a passing candidate in the same unit of work; evaluate() then uses that."""
+        return self.executor.check(self.task, self.spec(self.suite.train[0] if self.suite else None), source,
+                                   workdir, evaluate=evaluate and not self.suite, best=best)
 
     def evaluate(self, source: str, check: CheckOutcome, work: Path, best: float | None,
                  bar: float | None) -> Evaluation:

@@ -27,6 +27,8 @@ import dataclasses
 import fcntl
 import hashlib
 import os
+import pickle
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -46,9 +48,22 @@ class ExecutorError(Exception):
 @dataclasses.dataclass
 class TaskSpec:
     """What a remote worker needs to rebuild the driver's task for one workload: its name and
-    its options (file-valued options replaced by content references)."""
+    its options (file-valued options replaced by content references), and the run it serves
+    (compiled checks are kept per run: a candidate is never reused across builds)."""
     name: str
     options: dict[str, Any]
+    run: str = ""
+
+
+def _build_id() -> str:
+    """This node's policyforge build: its prepared workloads are reused only by the same build."""
+    from .. import __version__
+    from ..native import native_dir
+    try:
+        stamp = max((p.stat().st_mtime_ns for p in native_dir().rglob("*") if p.is_file()), default=0)
+    except (OSError, TaskError):
+        stamp = 0
+    return f"{__version__}-{stamp}"
 
 
 class LocalExecutor:
@@ -58,7 +73,8 @@ class LocalExecutor:
     def __init__(self, log: Callable[[str], None] = print):
         self.log = log
 
-    def check(self, task: Task, spec: TaskSpec, source: str, workdir: Path) -> CheckOutcome:
+    def check(self, task: Task, spec: TaskSpec, source: str, workdir: Path, evaluate: bool = False,
+              best: float | None = None) -> CheckOutcome:
         return task.check(source, workdir)
 
     def evaluate(self, task: Task, spec: TaskSpec, source: str, check: CheckOutcome, workdir: Path,
@@ -87,8 +103,9 @@ def _node_cache() -> Path:
     return root
 
 
-_prepared: dict[str, Task] = {}            # per worker process: options hash -> prepared task
-_checked: dict[tuple[str, str], CheckOutcome] = {}   # (options hash, source hash) -> check
+_prepared: dict[str, Task] = {}
+_prepared_build: dict[str, str] = {}            # per worker process: options hash -> prepared task
+_checked: dict[tuple[str, str, str], CheckOutcome] = {}   # (run, options hash, source hash) -> check
 _lock = threading.Lock()
 
 
@@ -108,8 +125,11 @@ def _materialize(options: dict[str, Any], files: dict[str, Any]) -> dict[str, An
 
 
 def _task_on_node(spec: TaskSpec, files: dict[str, Any]) -> tuple[str, Task]:
-    key = hashlib.sha256(repr((spec.name, sorted(spec.options.items()),
-                               sorted((k, v[0]) for k, v in files.items()))).encode()).hexdigest()[:16]
+    with _lock:
+        if "build" not in _prepared_build:
+            _prepared_build["build"] = _build_id()
+    key = hashlib.sha256(repr((spec.name, sorted(spec.options.items()), sorted((k, v[0]) for k, v in files.items()),
+                               _prepared_build["build"])).encode()).hexdigest()[:16]
     with _lock:
         if key in _prepared:
             return key, _prepared[key]
@@ -123,17 +143,35 @@ def _task_on_node(spec: TaskSpec, files: dict[str, Any]) -> tuple[str, Task]:
         return key, task
 
 
-def _check_on_node(key: str, task: Task, source: str) -> CheckOutcome:
+def _check_on_node(key: str, task: Task, source: str, run: str) -> CheckOutcome:
+    """The candidate's check on this node: compiled once per node (any worker process of the
+    node reuses it), so a check unit and the evaluation units after it cost one compile."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     with _lock:
-        hit = _checked.get((key, digest))
+        hit = _checked.get((run, key, digest))
     if hit is not None and (hit.artifact is None or hit.artifact.exists()):
         return hit
-    work = _node_cache() / "checks" / str(os.getpid()) / key / digest
-    work.mkdir(parents=True, exist_ok=True)
-    check = task.check(source, work)
+    home = _node_cache() / "checks" / run / key
+    home.mkdir(parents=True, exist_ok=True)
+    saved = home / f"{digest}.pickle"        # beside the work dir, which the sandbox may write
+    with open(home / f"{digest}.lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)       # one compile per node; the others wait and reuse it
+        check = None
+        if saved.exists():
+            check = pickle.loads(saved.read_bytes())
+            if check.artifact is not None and not check.artifact.exists():
+                check = None
+        if check is None:
+            work = home / digest
+            if work.exists():
+                shutil.rmtree(work)
+            work.mkdir()
+            check = task.check(source, work)
+            tmp = saved.with_suffix(f".{os.getpid()}")
+            tmp.write_bytes(pickle.dumps(check))
+            tmp.replace(saved)
     with _lock:
-        _checked[(key, digest)] = check
+        _checked[(run, key, digest)] = check
     return check
 
 
@@ -143,13 +181,18 @@ def _remote_job(kind: str, spec: TaskSpec, files: dict[str, Any], source: str, b
     key, task = _task_on_node(spec, files)
     if kind == "baselines":
         return task.baselines(_node_cache() / "prepared" / key)
-    check = _check_on_node(key, task, source)
-    if kind == "check":
-        return dataclasses.replace(check, artifact=None, info={k: v for k, v in check.info.items()
-                                                               if isinstance(v, (str, int, float, bool))})
+    check = _check_on_node(key, task, source, spec.run)
+    work = check.artifact.parent if check.artifact else _node_cache() / "checks"
+    if kind in ("check", "check_evaluate"):
+        import ray
+        out = dataclasses.replace(check, artifact=None, info={k: v for k, v in check.info.items()
+                                                              if isinstance(v, (str, int, float, bool))})
+        out.info["ray_node"] = ray.get_runtime_context().get_node_id()   # later units prefer this node
+        if kind == "check_evaluate" and check.ok:    # the evaluation that always follows a passing check
+            out.info["ray_evaluation"] = task.evaluate(check, work, best)
+        return out
     if not check.ok:
         return Evaluation(False, None, reason=f"invalid: the check failed on the worker ({check.stage})")
-    work = check.artifact.parent if check.artifact else _node_cache() / "checks"
     if kind == "evaluate":
         return task.evaluate(check, work, best)
     if kind == "verify":
@@ -184,6 +227,8 @@ class RayExecutor:
         self._outstanding: set = set()
         self._guard = threading.Lock()
         self.retries = 0
+        self.run = os.urandom(8).hex()           # this executor's compiled checks, on every node
+        self._alive, self._alive_at = 0, -1e9
 
     # what a task needs from a node, as Ray resources (cc: namespaces + struct_ops; GPU: CUDA)
     @staticmethod
@@ -209,10 +254,10 @@ class RayExecutor:
                     files[k] = self._files[p]
             else:
                 opts[k] = v
-        return TaskSpec(spec.name, opts), files
+        return TaskSpec(spec.name, opts, self.run), files
 
     def _call(self, task: Task, kind: str, spec: TaskSpec, source: str = "", best: float | None = None,
-              evaluation: Evaluation | None = None) -> tuple[Any, int]:
+              evaluation: Evaluation | None = None, node: str | None = None) -> tuple[Any, int]:
         """Run one unit of work; resubmit it when infrastructure lost it. Returns (result,
         retries)."""
         ray = self.ray
@@ -220,8 +265,11 @@ class RayExecutor:
         lost = crashes = 0
         while True:
             alive = self._alive_nodes()
-            ref = self._job.options(max_retries=0, **self._resources(task)).remote(
-                kind, rspec, files, source, best, evaluation)
+            opts = self._resources(task)
+            if node:       # where the candidate was compiled, if that node has room (soft)
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+                opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=True)
+            ref = self._job.options(max_retries=0, **opts).remote(kind, rspec, files, source, best, evaluation)
             with self._guard:
                 self._outstanding.add(ref)
             try:
@@ -239,7 +287,7 @@ class RayExecutor:
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                     ray.exceptions.ObjectLostError, ray.exceptions.RaySystemError,
                     ray.exceptions.LocalRayletDiedError) as e:
-                node_lost = isinstance(e, ray.exceptions.NodeDiedError) or self._alive_nodes() < alive
+                node_lost = isinstance(e, ray.exceptions.NodeDiedError) or self._alive_nodes(fresh=True) < alive
                 if not node_lost and isinstance(e, ray.exceptions.WorkerCrashedError) and kind != "baselines":
                     crashes += 1
                     if crashes >= MAX_CRASHES:
@@ -257,24 +305,39 @@ class RayExecutor:
                 with self._guard:
                     self._outstanding.discard(ref)
 
-    def _alive_nodes(self) -> int:
-        try:
-            return sum(1 for n in self.ray.nodes() if n.get("Alive"))
-        except Exception:        # the GCS is briefly unavailable: compare nothing
-            return 0
+    def _alive_nodes(self, fresh: bool = False) -> int:
+        """Live nodes, from the GCS at most every 2 s (or now, after a failure)."""
+        import time
+        now = time.monotonic()
+        if fresh or now - self._alive_at > 2.0:
+            try:
+                self._alive = sum(1 for n in self.ray.nodes() if n.get("Alive"))
+            except Exception:    # the GCS is briefly unavailable: compare nothing
+                self._alive = 0
+            self._alive_at = now
+        return self._alive
 
-    def check(self, task, spec, source, workdir):
-        out, _ = self._call(task, "check", spec, source)
+    def check(self, task, spec, source, workdir, evaluate=False, best=None):
+        """The check; with `evaluate`, the unit also evaluates a candidate that passes (one
+        round trip instead of two: the controller always evaluates a passing check)."""
+        out, retries = self._call(task, "check_evaluate" if evaluate else "check", spec, source, best)
+        if isinstance(out, Evaluation):          # the candidate took its worker down while compiling
+            return CheckOutcome(False, "crash", out.reason)
+        if retries and "ray_evaluation" in out.info:
+            ev = out.info["ray_evaluation"]
+            out.info["ray_evaluation"] = dataclasses.replace(ev, metrics={**ev.metrics, "executor_retries": retries})
         return out
 
     def evaluate(self, task, spec, source, check, workdir, best):
-        ev, retries = self._call(task, "evaluate", spec, source, best)
+        if "ray_evaluation" in check.info:       # evaluated with its check
+            return check.info.pop("ray_evaluation")
+        ev, retries = self._call(task, "evaluate", spec, source, best, node=check.info.get("ray_node"))
         if retries:
             ev = dataclasses.replace(ev, metrics={**ev.metrics, "executor_retries": retries})
         return ev
 
     def verify(self, task, spec, source, check, workdir, evaluation):
-        ev, retries = self._call(task, "verify", spec, source, None, evaluation)
+        ev, retries = self._call(task, "verify", spec, source, None, evaluation, node=check.info.get("ray_node"))
         if retries:
             ev = dataclasses.replace(ev, metrics={**ev.metrics, "executor_retries":
                                                   evaluation.metrics.get("executor_retries", 0) + retries})
