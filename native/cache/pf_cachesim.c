@@ -48,7 +48,9 @@ static const struct {
     {"s3-fifo", S3FIFO_init}, {"lhd", LHD_init},        {"lecar", LeCaR_init},
     {"cacheus", Cacheus_init}, {"arc", ARC_init},       {"tinylfu", WTinyLFU_init},
     {"belady", Belady_init}, {"twoq", TwoQ_init},       {"slru", SLRU_init},
-    {"lfuda", LFUDA_init},   {"pluginCache", pluginCache_init},
+    {"lfuda", LFUDA_init},   {"clock2qplus", Clock2QPlus_init}, {"clockpro", ClockPro_init},
+    {"qdlp", QDLP_init},     {"car", CAR_init},         {"mq", MQ_init},
+    {"pluginCache", pluginCache_init},
 };
 
 static void die(const char *msg, const char *arg) {

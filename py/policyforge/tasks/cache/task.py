@@ -98,11 +98,16 @@ def feature_flags(reads: dict[str, set[str]]) -> int:
     return flags
 
 
-# name in reports -> pf-cachesim algorithm
+# name in reports -> pf-cachesim algorithm: every eviction algorithm of the bundled libCacheSim
+# that needs no extra library (3L-Cache, LRB and GLCache need LightGBM or XGBoost), each checked
+# against the stock libcachesim package in tests/cache/test_baselines.py. CLOCK is libCacheSim's
+# clock; FIFO-Reinsertion (CLOCK with one bit, as libCacheSim names it) is listed apart.
 RANKED = {"LRU": "lru", "LFU": "lfu", "FIFO": "fifo", "MRU": "mru", "LIRS": "lirs",
-          "CLOCK": "fifo-reinsertion", "CR-LFU": "cr-lfu", "SR-LRU": "sr-lru", "GDSF": "gdsf",
+          "CLOCK": "clock", "CR-LFU": "cr-lfu", "SR-LRU": "sr-lru", "GDSF": "gdsf",
           "SIEVE": "sieve", "S3-FIFO": "s3-fifo", "LHD": "lhd", "LeCaR": "lecar", "Cacheus": "cacheus",
-          "ARC": "arc", "TinyLFU": "tinylfu"}
+          "ARC": "arc", "TinyLFU": "tinylfu", "FIFO-Reinsertion": "fifo-reinsertion",
+          "Clock2Q+": "clock2qplus", "ClockPro": "clockpro", "2Q": "twoq", "QD-LP": "qdlp", "CAR": "car",
+          "MQ": "mq", "SLRU": "slru", "LFUDA": "lfuda"}
 CORE14 = ["LRU", "LFU", "FIFO", "MRU", "LIRS", "CLOCK", "CR-LFU", "SR-LRU", "GDSF", "SIEVE", "S3-FIFO",
           "LHD", "LeCaR", "Cacheus"]
 FEATURES = {
