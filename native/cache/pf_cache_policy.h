@@ -18,6 +18,12 @@ struct pf_obj {
   double ghost_count;  /* count when last evicted, 0 if it was not in the ghost history */
   double ghost_age;    /* how long it had stayed in the cache when last evicted, 0 if none */
   double ghost_gap;    /* virtual time between that eviction and this insertion, 0 if none */
+  double irr;          /* time since the access before this one (LIRS's inter-reference recency);
+                          for an object back from the ghost history, since its last access
+                          before eviction; 0 on a first insertion */
+  double dfreq;        /* accesses with exponential decay, computed at access time: 1 + the
+                          previous value halved every n_objs requests since the previous access
+                          (carried through the ghost history); 1 on a first insertion */
 };
 
 struct pf_ctx {
@@ -28,6 +34,7 @@ struct pf_ctx {
   double age_p50, age_p90;      /* age = now - last_access */
   double size_p50, size_p90;
   double ghost_hits;   /* fraction of recent misses that were ghost hits */
+  double once;         /* fraction of cached objects accessed only once so far (count == 1) */
 };
 
 static inline double pf_div(double a, double b) { return b == 0 ? 0 : a / b; }

@@ -83,6 +83,7 @@ typedef struct {
 #endif
   uint32_t n_run_nodes;
   uint32_t n_cached;
+  uint32_t n_once;    /* cached objects with count == 1 (ctx.once) */
   pf_map objects;     /* cached objects and ghosts */
   uint32_t *ghosts;   /* ring of record indices, oldest eviction at ghost_head */
   uint32_t ghost_cap, ghost_head;

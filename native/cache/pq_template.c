@@ -25,13 +25,15 @@
  */
 /* PF_FEATURES */
 #ifndef PF_FEATURES
-#define PF_FEATURES 3
+#define PF_FEATURES 7
 #endif
 /* what the generated priority() reads, set by policyforge from its source: 1 ghost history
- * (ghost_count, ghost_age, ghost_gap, ghost_hits), 2 percentiles (*_p50, *_p90). Left out, a
+ * (ghost_count, ghost_age, ghost_gap, ghost_hits, and irr and dfreq, which carry through it),
+ * 2 percentiles (*_p50, *_p90), 4 decayed frequency (dfreq: an exp2 per access). Left out, a
  * part costs nothing; the result is the same, as priority() cannot see it. */
 #define PF_GHOSTS ((PF_FEATURES) & 1)
 #define PF_STATS ((PF_FEATURES) & 2)
+#define PF_DECAY ((PF_FEATURES) & 4)
 
 #include <math.h>
 #include <stdint.h>
@@ -59,6 +61,7 @@
 static inline void keyed(pf_state *s, uint32_t r) {
   if (s->seq >= PF_TIE_LIMIT) pf_renumber_ties(s);
   s->ctx.n_objs = s->n_cached;
+  s->ctx.once = s->n_cached ? (double)s->n_once / s->n_cached : 0;
   pf_rec *x = &s->recs[r];
   double p = priority(&x->f, &s->ctx);
   x->prio = p == p ? p : -INFINITY;  /* NaN (the probe screens for it) evicts first */
@@ -92,6 +95,12 @@ void cache_hit_hook(void *data, const request_t *req) {
   uint32_t r = map_get(&s->objects, req->obj_id);
   if (r == PF_EMPTY || s->recs[r].state != PF_CACHED) return;
   pf_rec *x = &s->recs[r];
+  double since = (double)s->now - x->f.last_access;
+  x->f.irr = since;
+#if PF_DECAY
+  x->f.dfreq = 1 + x->f.dfreq * pow(2.0, -since / (s->n_cached ? s->n_cached : 1));
+#endif
+  s->n_once -= x->f.count == 1;
   x->f.count += 1;
   x->f.last_access = (double)s->now;
   x->f.size = (double)req->obj_size;
@@ -131,10 +140,16 @@ void cache_miss_hook(void *data, const request_t *req) {
     if (s->recs[r].state == PF_CACHED) return;
     x = &s->recs[r];
     double count = x->f.count, age = x->evict_time - x->f.insert_time, gap = (double)s->now - x->evict_time;
+    double since = (double)s->now - x->f.last_access, dfreq = 0;
+#if PF_DECAY
+    dfreq = x->f.dfreq * pow(2.0, -since / (s->n_cached ? s->n_cached : 1));
+#endif
     memset(&x->f, 0, sizeof x->f);
     x->f.ghost_count = count;
     x->f.ghost_age = age;
     x->f.ghost_gap = gap;
+    x->f.irr = since;
+    x->f.dfreq = dfreq;
     s->ghost_hits_window++;
   } else {
     slot->key = req->obj_id;
@@ -147,11 +162,13 @@ void cache_miss_hook(void *data, const request_t *req) {
   }
   x->state = PF_CACHED;
   x->f.count = 1;
+  x->f.dfreq += 1;
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
   keyed(s, r);
   pf_push(s, r, 1);
   s->n_cached++;
+  s->n_once++;
 }
 
 #if PF_GHOSTS
@@ -231,6 +248,7 @@ obj_id_t cache_eviction_hook(void *data, const request_t *req) {
   s->n_evict++;
 #endif
   obj_id_t victim = s->recs[r].id;
+  s->n_once -= s->recs[r].f.count == 1;
 #if PF_GHOSTS
   remember(s, r);  /* the ring is sized while the victim still counts */
 #else
@@ -245,6 +263,7 @@ void cache_remove_hook(void *data, obj_id_t obj_id) {
   pf_state *s = data;
   uint32_t r = map_get(&s->objects, obj_id);
   if (r == PF_EMPTY || s->recs[r].state != PF_CACHED) return;
+  s->n_once -= s->recs[r].f.count == 1;
   map_del(&s->objects, obj_id);
   free_rec(s, r);  /* its heap node is garbage now */
   s->n_cached--;

@@ -26,6 +26,7 @@ from .search import generators
 from .search.controller import Controller, DiskFull, RunConfig, disk_error
 from .search.database import RunLock, Store, StoreError
 from .search.executor import ExecutorError, check_address
+from .search.report import gap_text
 from .search.generators import GeneratorError
 from .search.suite import Suite, load_suite, suite_from_options
 from .task import TaskError, number
@@ -81,21 +82,27 @@ def _print_table(summary: dict) -> None:
     suite = summary.get("suite")
     label = f"suite score ({suite['aggregate']} over {len(suite['train'])} train workloads)" if suite \
         else summary["score_label"]
+    shown = summary.get("shown_label") or ""      # e.g. the cache task speaks miss ratio
     rows = []
     if w:
-        rows.append((f"WINNER (cand {w['id']}, {w['generator']})", w["score"], True))
+        rows.append((f"WINNER (cand {w['id']}, {w['generator']})", w["score"], w.get("shown")))
     for name, b in summary["baselines"].items():
-        rows.append((name if b["ranked"] else f"{name} (bound)", b["score"], b["ranked"]))
+        rows.append((name if b["ranked"] else f"{name} (bound)", b["score"], b.get("shown")))
     rows.sort(key=lambda r: -(r[1] if r[1] is not None else -1e300))
-    print(f"\n{'policy':<36} {label}")
-    print("-" * (37 + len(label)))
-    for name, score, _ in rows:
+    head = f"{shown:<30} {label}" if shown else label
+    print(f"\n{'policy':<36} {head}")
+    print("-" * (37 + len(head)))
+    for name, score, value in rows:
         s = "failed" if score is None else f"{score:.6f}"
+        if shown:
+            s = f"{'failed' if value is None else format(value, '.6f'):<30} {s}"
         print(f"{name:<36} {s}")
     if w:
         n = len(summary["ranked_baselines"])
         print(f"\nwinner beats {len(summary['beats'])} of {n} ranked baselines"
               + (" (all)" if summary["beats_all"] else "") + (" on the suite score" if suite else ""))
+        if summary.get("gap"):
+            print(f"winner {gap_text(summary['gap'])}")
     if suite:
         for r in suite["train"]:
             c = r["candidates"].get("winner", {})
@@ -425,9 +432,13 @@ def _eval(a: argparse.Namespace, task, source: str, work: Path) -> int:
         return 1
     rows = [(Path(a.file).name, ev.score, True)] + [(b.name, b.evaluation.score, b.ranked) for b in base]
     rows.sort(key=lambda r: -(r[1] if r[1] is not None else -1e300))
-    print(f"{'policy':<28} {task.score_label}")
+    shown = task.shown_label
+    print(f"{'policy':<28} " + (f"{shown:<30} " if shown else "") + task.score_label)
     for name, score, ranked in rows:
-        print(f"{name + ('' if ranked else ' (bound)'):<28} {'failed' if score is None else f'{score:.6f}'}")
+        value = "failed" if score is None else f"{score:.6f}"
+        if shown:
+            value = f"{'failed' if score is None else format(task.shown(score), '.6f'):<30} {value}"
+        print(f"{name + ('' if ranked else ' (bound)'):<28} {value}")
     from .search.report import beaten
     beats, ranked = beaten(ev.score, [(b.name, b.evaluation.score if b.evaluation.ok else None, b.ranked)
                                       for b in base])

@@ -221,6 +221,13 @@ class Task(ABC):
         """One policy on every workload in `traces_dir` (tasks with supports_transfer)."""
         raise TaskError(f"task {self.name} does not evaluate across --traces")
 
+    #: how people read a score (the engine always maximizes `score`): a label and a transform,
+    #: e.g. the cache task's score is the hit ratio and its field speaks of miss ratio
+    shown_label: str = ""
+
+    def shown(self, score: float) -> float:
+        return score
+
     def ray_resources(self) -> dict[str, Any]:
         """What a node must have to check and evaluate this task's candidates, as Ray
         resources for `--executor ray`: num_cpus (default 1), num_gpus, and custom resources

@@ -13,6 +13,12 @@ CASES = {
     "-obj->last_access": lambda o, c: -o.last_access,
     "obj->count - pf_div(obj->ghost_gap, obj->ghost_count + 1.0) + ctx->ghost_hits":
         lambda o, c: o.count - pyref.pf_div(o.ghost_gap, o.ghost_count + 1.0) + c.ghost_hits,
+    # the recency, decayed frequency and one-hit-share features: the same definitions in both
+    "obj->last_access - obj->irr": lambda o, c: o.last_access - o.irr,
+    "obj->last_access + ctx->cache_size * pf_log(obj->dfreq)":
+        lambda o, c: o.last_access + c.cache_size * pyref.pf_log(o.dfreq),
+    "obj->last_access + (obj->count > 1 ? ctx->cache_size * (1.0 - ctx->once) : 0.0)":
+        lambda o, c: o.last_access + (c.cache_size * (1.0 - c.once) if o.count > 1 else 0.0),
 }
 
 

@@ -33,7 +33,8 @@ def test_cache_winner_is_best_on_train_even_when_a_finalist_is_better_held_out(t
     """Seeds only (LRU, LFU, FIFO priorities): on the demo trace LRU's wins; on a Zipf trace
     LFU's is better. The winner stays LRU's, and the report shows LFU's held-out lead."""
     run = tmp_path / "run"
-    r = _pf("run", "cache", "--rounds", "0", "-q", "--out", str(run), "-o", "trace=demo", "-o", "heldout.trace=zipf")
+    r = _pf("run", "cache", "--rounds", "0", "-q", "--out", str(run), "-o", "trace=demo", "-o", "heldout.trace=zipf",
+            "-o", "seeds=lru,lfu,fifo")
     assert r.returncode == 0, r.stderr
     s = _suite(run)
     scores = _train_scores(run)

@@ -46,6 +46,22 @@ def beaten(score: float | None, baselines: list[tuple[str, float | None, bool]])
     return [n for n, sc in ranked if score is not None and score > sc], [n for n, _ in ranked]
 
 
+def gap_to_bound(score: float | None, baselines: list[dict]) -> dict[str, Any] | None:
+    """Where the winner sits between the best ranked baseline and the bound (an unranked
+    baseline such as Belady): `closed` is the fraction of that gap it closes (negative when it
+    is behind the best baseline). None without a bound or a winner."""
+    ranked = [b for b in baselines if b["ranked"] and b["ok"] and b["score"] is not None]
+    bounds = [b for b in baselines if not b["ranked"] and b["ok"] and b["score"] is not None]
+    if score is None or not ranked or not bounds:
+        return None
+    best = max(ranked, key=lambda b: b["score"])
+    bound = max(bounds, key=lambda b: b["score"])
+    if bound["score"] <= best["score"]:
+        return None
+    return {"best_baseline": best["name"], "bound": bound["name"], "margin": score - best["score"],
+            "closed": (score - best["score"]) / (bound["score"] - best["score"])}
+
+
 def comparison(store: Store) -> dict[str, Any]:
     """The winner against every baseline: which it beats, by how much."""
     best = store.best()
@@ -130,7 +146,9 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
+def plots(store: Store, out_dir: Path, score_label: str, shown=None) -> dict[str, str]:
+    """The report's plots; `shown` maps a score to what people read (cache: miss ratio)."""
+    f = shown or (lambda x: x)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -148,11 +166,11 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
         sc = [c["score"] for c in cands if c["round"] == r and c["score"] is not None]
         if sc:
             best = max(sc) if best is None else max(best, max(sc))
-        ys.append(best)
+        ys.append(None if best is None else f(best))
     ax.plot(rounds, ys, marker="o", label="best candidate so far")
     for b in sorted(base, key=lambda b: -b["score"])[:3]:
-        ax.axhline(b["score"], ls="--", lw=0.8, color="gray")
-        ax.text(rounds[-1] if rounds else 0, b["score"], f" {b['name']}", fontsize=7, va="bottom", ha="right")
+        ax.axhline(f(b["score"]), ls="--", lw=0.8, color="gray")
+        ax.text(rounds[-1] if rounds else 0, f(b["score"]), f" {b['name']}", fontsize=7, va="bottom", ha="right")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (0 = seeds)")
     ax.set_ylabel(score_label)
@@ -164,7 +182,7 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
 
     # distribution per round
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    data = [[c["score"] for c in cands if c["round"] == r and c["score"] is not None] for r in rounds]
+    data = [[f(c["score"]) for c in cands if c["round"] == r and c["score"] is not None] for r in rounds]
     keep = [(r, d) for r, d in zip(rounds, data) if d]
     if keep:
         ax.boxplot([d for _, d in keep], positions=[r for r, _ in keep], widths=0.6)
@@ -200,8 +218,8 @@ def plots(store: Store, out_dir: Path, score_label: str) -> dict[str, str]:
     # winner vs baselines
     w = store.best()
     if w is not None and base:
-        items = sorted([(b["name"], b["score"], bool(b["ranked"])) for b in base] + [("WINNER", w["score"], True)],
-                       key=lambda t: t[1])
+        items = [(n, f(s), rk) for n, s, rk in sorted(
+            [(b["name"], b["score"], bool(b["ranked"])) for b in base] + [("WINNER", w["score"], True)], key=lambda t: t[1])]
         fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(items) + 1))
         colors = ["tab:red" if n == "WINNER" else ("tab:blue" if rk else "lightgray") for n, _, rk in items]
         ax.barh([n for n, _, _ in items], [s for _, s, _ in items], color=colors)
@@ -282,20 +300,22 @@ def _suite_html(t: dict[str, Any] | None) -> str:
     return "".join(parts)
 
 
-def _metrics_table(rows: list[tuple[str, dict, Any]]) -> str:
+def _metrics_table(rows: list[tuple[str, dict, Any]], shown_label: str = "", shown=None) -> str:
     keys: list[str] = []
     for _, m, _ in rows:
         for k, v in m.items():
             if isinstance(v, (int, float)) and k not in keys:
                 keys.append(k)
     keys = keys[:8]
-    head = "<tr><th>policy</th><th>score</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>"
+    extra = f"<th>{html.escape(shown_label)}</th>" if shown_label else ""
+    head = f"<tr><th>policy</th>{extra}<th>score</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>"
     body = []
     for name, m, score in rows:
         cells = "".join(f"<td>{m[k]:.6g}</td>" if isinstance(m.get(k), (int, float)) else "<td></td>" for k in keys)
         sc = "" if score is None else f"{score:.6f}"
+        shown_cell = (f"<td>{'' if score is None else format(shown(score), '.6f')}</td>" if shown_label else "")
         style = ' style="font-weight:bold;background:#fee"' if name.startswith("winner") else ""
-        body.append(f"<tr{style}><td>{html.escape(name)}</td><td>{sc}</td>{cells}</tr>")
+        body.append(f"<tr{style}><td>{html.escape(name)}</td>{shown_cell}<td>{sc}</td>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
@@ -310,7 +330,8 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
     if cfg.get("suite"):
         from .suite import Suite
         score_label = Suite.from_json(cfg["suite"]).label(task.score_label)
-    images = plots(store, out_dir, score_label)
+    shown_label = "" if cfg.get("suite") else task.shown_label
+    images = plots(store, out_dir, shown_label or score_label, task.shown if shown_label else None)
     cands = store.candidates()
     status_counts: dict[str, int] = {}
     for c in cands:
@@ -336,12 +357,16 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
         "cost_usd": store.total_cost(),
         "winner": None if best is None else {
             "id": best["id"], "round": best["round"], "score": best["score"],
+            "shown": task.shown(best["score"]) if shown_label else None,
             "generator": best["generator"], "model": best["model"],
             "metrics": json.loads(best["metrics"] or "{}"), "source": best["source"],
             "genome": json.loads(best["genome"]) if best["genome"] else None},
         "beats": cmp["beats"], "ranked_baselines": cmp["ranked"], "beats_all": cmp["beats_all"],
-        "baselines": {b["name"]: {"score": b["score"], "ranked": b["ranked"], "metrics": b["metrics"]}
+        "baselines": {b["name"]: {"score": b["score"], "ranked": b["ranked"], "metrics": b["metrics"],
+                                  "shown": task.shown(b["score"]) if shown_label and b["score"] is not None else None}
                       for b in cmp["baselines"]},
+        "shown_label": shown_label,
+        "gap": gap_to_bound(best["score"] if best is not None else None, cmp["baselines"]),
         "task_options": task.describe_run(),
         "export": exported,
         "attempts": attempt_stats(store),
@@ -369,8 +394,9 @@ td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:
 Command: <code>{html.escape(command)}</code><br>
 Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(status_counts.items())))}); LLM cost ${summary['cost_usd']:.4f}.</p>
 <h2>Winner: {verdict}</h2>
-<p>Score = {html.escape(score_label)} (higher is better).</p>
-{_metrics_table(rows)}
+<p>Score = {html.escape(score_label)} (higher is better){html.escape('; shown as ' + shown_label if shown_label else '')}.</p>
+{_gap_html(summary["gap"])}
+{_metrics_table(rows, shown_label, task.shown)}
 {_suite_html(suite)}
 <h2>Winner source</h2><pre>{src}</pre>
 {_attempts_html(summary["attempts"], summary["winner_lineage"])}
@@ -380,6 +406,21 @@ Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(s
 </body></html>"""
     (out_dir / "report.html").write_text(page)
     return summary
+
+
+def gap_text(gap: dict[str, Any] | None) -> str:
+    if not gap:
+        return ""
+    c = gap["closed"]
+    if c >= 0:
+        return (f"closes {100 * c:.1f} % of the gap from the best baseline ({gap['best_baseline']}) "
+                f"to {gap['bound']}")
+    return (f"is behind the best baseline ({gap['best_baseline']}) by {-gap['margin']:.4g} in score, "
+            f"{-100 * c:.1f} % of the distance from it to {gap['bound']}")
+
+
+def _gap_html(gap: dict[str, Any] | None) -> str:
+    return f"<p>The winner {html.escape(gap_text(gap))}.</p>" if gap else ""
 
 
 def _pct(x: float | None) -> str:

@@ -38,12 +38,12 @@ pf_min, pf_max = min, max
 
 class Obj:
     __slots__ = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap",
-                 "prio", "tie", "nprio", "ntie")
+                 "irr", "dfreq", "prio", "tie", "nprio", "ntie")
 
 
 class Ctx:
     __slots__ = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90",
-                 "size_p50", "size_p90", "ghost_hits")
+                 "size_p50", "size_p90", "ghost_hits", "once")
 
     def __init__(self, cache_size: float) -> None:
         for name in self.__slots__:
@@ -61,7 +61,8 @@ class PyTemplate:
         self.heap: list[tuple[float, int, int]] = []   # (prio, tie, obj_id); stale/garbage allowed
         # ghost history: a ring of the latest evictions, as in the C template (a ghost that
         # comes back keeps its slot until the ring wraps)
-        self.ghosts: dict[int, tuple[float, float, float, int]] = {}  # id -> count, age, evicted, slot
+        # id -> count, age, evicted, slot, last access, dfreq
+        self.ghosts: dict[int, tuple[float, float, float, int, float, float]] = {}
         self.ring: list[int | None] = [None] * (cache_size + 16 if cache_size < (1 << 20) else 1 << 20)
         self.head = 0
         self.keep_ghosts, self.keep_stats = ghosts, stats
@@ -70,6 +71,7 @@ class PyTemplate:
         self.now = 0
         self.seq = 0
         self.misses = self.ghost_hits = 0
+        self.n_once = 0                         # cached objects with count 1 (ctx.once)
         self.rng = random.Random(1)
 
     def _tick(self) -> None:
@@ -95,7 +97,9 @@ class PyTemplate:
             setattr(c, name + "_p90", values[(n * 9) // 10])
 
     def _key(self, o: Obj) -> None:
-        self.ctx.n_objs = float(len(self.objs))
+        n = len(self.objs)
+        self.ctx.n_objs = float(n)
+        self.ctx.once = self.n_once / n if n else 0.0
         p = self.priority(o, self.ctx)
         o.prio = p if p == p else -math.inf
         self.seq += 1
@@ -111,6 +115,10 @@ class PyTemplate:
         o = self.objs.get(req.obj_id)
         if o is None:
             return
+        since = self.now - o.last_access
+        o.irr = since
+        o.dfreq = 1 + o.dfreq * 2.0 ** (-since / (len(self.objs) or 1))
+        self.n_once -= o.count == 1
         o.count += 1
         o.last_access = float(self.now)
         o.size = float(req.obj_size)
@@ -127,13 +135,17 @@ class PyTemplate:
         o.count = 1.0
         o.last_access = o.insert_time = float(self.now)
         o.size = float(req.obj_size)
-        o.ghost_count = o.ghost_age = o.ghost_gap = 0.0
+        o.ghost_count = o.ghost_age = o.ghost_gap = o.irr = 0.0
+        o.dfreq = 1.0
         g = self.ghosts.pop(req.obj_id, None) if self.keep_ghosts else None
         if g is not None:
             o.ghost_count, o.ghost_age, o.ghost_gap = g[0], g[1], self.now - g[2]
+            o.irr = self.now - g[4]
+            o.dfreq = 1 + g[5] * 2.0 ** (-o.irr / (len(self.objs) or 1))
             self.ghost_hits += 1
         self._key(o)
         self.objs[req.obj_id] = o
+        self.n_once += 1
         self._push(req.obj_id, o)
 
     def evict(self, req) -> int:
@@ -151,6 +163,7 @@ class PyTemplate:
                 heapq.heapreplace(heap, (o.prio, o.tie, obj_id))
         if self.keep_ghosts:
             self._remember(obj_id, o)
+        self.n_once -= o.count == 1
         del self.objs[obj_id]
         if len(heap) > 2 * len(self.objs) + 64:     # drop garbage
             self.heap = [(p, t, i) for p, t, i in heap if i in self.objs and self.objs[i].ntie == t]
@@ -167,17 +180,19 @@ class PyTemplate:
                 g = old[slot]
                 if g is not None and g in self.ghosts and self.ghosts[g][3] == slot:
                     ring[i] = g
-                    self.ghosts[g] = self.ghosts[g][:3] + (i,)
+                    self.ghosts[g] = self.ghosts[g][:3] + (i,) + self.ghosts[g][4:]
             self.head = cap
         old = ring[self.head]
         if old is not None and old in self.ghosts and self.ghosts[old][3] == self.head:
             del self.ghosts[old]
-        self.ghosts[obj_id] = (o.count, self.now - o.insert_time, float(self.now), self.head)
+        self.ghosts[obj_id] = (o.count, self.now - o.insert_time, float(self.now), self.head, o.last_access, o.dfreq)
         ring[self.head] = obj_id
         self.head = (self.head + 1) % len(ring)
 
     def remove(self, obj_id: int) -> None:
-        self.objs.pop(obj_id, None)
+        o = self.objs.pop(obj_id, None)
+        if o is not None:
+            self.n_once -= o.count == 1
 
 
 def plugin_cache(priority: Callable[[Obj, Ctx], float], cache_size: int, hashpower: int = 20,

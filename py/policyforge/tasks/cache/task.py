@@ -41,9 +41,10 @@ def TEMPLATE() -> Template:
 
 FEATURES_MARK = "/* PF_FEATURES */"
 POLICY_HEADER = "pf_cache_policy.h"
-OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap")
+OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap", "irr",
+              "dfreq")
 CTX_FIELDS = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
-              "size_p90", "ghost_hits")
+              "size_p90", "ghost_hits", "once")
 PRIORITY_DOC = (
     "Called when an object is inserted (a miss) and on every hit of it, and only then: at that moment "
     "obj->last_access == ctx->now. The value it returns is the object's priority until its next "
@@ -61,6 +62,12 @@ CACHE_FIELDS = {
                           "(recently evicted objects, as many as the cache holds); 0 otherwise",
     "pf_obj.ghost_age": "how long it stayed cached before that eviction (virtual time); 0 if not a ghost",
     "pf_obj.ghost_gap": "virtual time between that eviction and this insertion; 0 if not a ghost",
+    "pf_obj.irr": "virtual time since the access before this one (LIRS's inter-reference recency: small "
+                  "for objects reused quickly); for an object back from the ghost history, since its last "
+                  "access before that eviction; 0 on a first insertion",
+    "pf_obj.dfreq": "accesses with exponential decay, computed at this access: 1 + its previous value "
+                    "halved every n_objs requests since the previous access (kept through the ghost "
+                    "history); 1 on a first insertion. Frequency that forgets old popularity",
     "pf_ctx.now": "the current virtual time (requests so far)",
     "pf_ctx.n_objs": "objects in the cache, not counting this one (0 at the first insertion)",
     "pf_ctx.cache_size": "capacity, in objects (or bytes when sizes count)",
@@ -72,6 +79,8 @@ CACHE_FIELDS = {
     "pf_ctx.size_p50": "median size over cached objects",
     "pf_ctx.size_p90": "90th percentile of size over cached objects",
     "pf_ctx.ghost_hits": "share of recent misses that were ghost hits (0..1): high when the cache evicts too early",
+    "pf_ctx.once": "share of cached objects accessed only once so far (count == 1), 0..1: high under "
+                   "scans and one-hit wonders",
 }
 GRAMMAR = Grammar(
     language="c", file="policy.c",
@@ -88,11 +97,14 @@ CFLAGS = ["-O2", "-Wall", "-Werror", "-fPIC"]
 
 def feature_flags(reads: dict[str, set[str]]) -> int:
     """PF_FEATURES for the template from the fields priority() reads (the checker's list):
-    1 = ghost history, 2 = percentile statistics."""
+    1 = ghost history (irr and dfreq carry through it), 2 = percentile statistics, 4 = decayed
+    frequency."""
     fields = reads.get("pf_obj", set()) | reads.get("pf_ctx", set())
     flags = 0
-    if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits"}:
+    if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits", "irr", "dfreq"}:
         flags |= 1
+    if "dfreq" in fields:
+        flags |= 4
     if any(f.endswith(("_p50", "_p90")) for f in fields):
         flags |= 2
     return flags
@@ -118,7 +130,9 @@ FEATURES = {
     "count_p50": "ctx->count_p50", "count_p90": "ctx->count_p90",
     "age_p50": "ctx->age_p50", "age_p90": "ctx->age_p90",
     "size_p50": "ctx->size_p50", "size_p90": "ctx->size_p90", "ghost_hits": "ctx->ghost_hits",
+    "irr": "obj->irr", "dfreq": "obj->dfreq", "once": "ctx->once",
 }
+NEW_FEATURES = ("irr", "dfreq", "once")     # -o vocabulary=classic leaves them out (ablations)
 
 
 
@@ -181,6 +195,10 @@ class CacheTask(Task):
                "prefix of that length first (0: never)", number(int, min=0)),
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
+        Option("seeds", "", "comma list of seed policies to start from (default all: lru, lfu, fifo, two-class, "
+                            "lirs-like, lrfu-like)"),
+        Option("vocabulary", "all", "features the offline generator builds from: all, or classic (without "
+                                    "irr, dfreq and once; for ablations)"),
         Option("check_trace", True, "refuse a trace that does not look like one (timestamps mostly "
                "going back, sizes mostly 0, wrong next-access times)", boolean),
     ]
@@ -193,6 +211,9 @@ class CacheTask(Task):
             raise TaskError(f"bad cache_size {self.opts['cache_size']!r}: expected fractions like 0.01,0.1") from None
         if not self.sizes_frac or any(not 0 < f < 1 for f in self.sizes_frac):
             raise TaskError(f"cache_size fractions must lie in (0, 1): {self.opts['cache_size']}")
+        if self.opts["vocabulary"] not in ("all", "classic"):
+            raise TaskError(f"bad vocabulary {self.opts['vocabulary']!r}: all or classic")
+        self.seeds()                                    # an unknown seed name: refused now
         self.trace: traces.Trace | None = None          # what candidates run on (no oracle data)
         self.original_trace: traces.Trace | None = None
         self.oracle_trace: traces.Trace | None = None   # for Belady only
@@ -206,8 +227,18 @@ class CacheTask(Task):
         self._macro_names: frozenset[str] | None = None
 
     # --- generator-facing ---------------------------------------------------------------
+    @property
+    def shown_label(self) -> str:     # the field's language: miss ratio, lower is better
+        return ("byte miss ratio" if self.opts["byte_miss"] else "miss ratio") + " (lower is better)"
+
+    def shown(self, score: float) -> float:
+        return 1.0 - score
+
     def holes(self) -> list[Hole]:
         features = dict(FEATURES)
+        if self.opts["vocabulary"] == "classic":
+            for k in NEW_FEATURES:
+                features.pop(k)
         if not self.opts["byte_miss"]:  # every size is 1: size features carry nothing
             for k in ("size", "size_p50", "size_p90"):
                 features.pop(k)
@@ -226,9 +257,23 @@ class CacheTask(Task):
                 "virtual: the index of the request.\n\n")
 
     def seeds(self) -> list[Seed]:
-        return [Seed("lru", {"priority": "last_access"}),
-                Seed("lfu", {"priority": "count"}),
-                Seed("fifo", {"priority": "insert_time"})]
+        # the classic policies, inside the template: LRU, LFU, FIFO; a two-class LRU whose
+        # protected class is what was used twice or came back from the ghost history (the idea
+        # of S3-FIFO, 2Q, ARC); LIRS's ordering by the last inter-reference gap; recency plus a
+        # decayed frequency (LRFU-like)
+        seeds = [Seed("lru", {"priority": "last_access"}),
+                 Seed("lfu", {"priority": "count"}),
+                 Seed("fifo", {"priority": "insert_time"}),
+                 Seed("two-class", {"priority": "(add last_access (ifgt freq 1.5 (mul 4.0 cache_size) 0.0))"}),
+                 Seed("lirs-like", {"priority": "(sub last_access (ifgt irr 0.0 irr (mul 2.0 cache_size)))"}),
+                 Seed("lrfu-like", {"priority": "(add last_access (mul (mul 4.0 cache_size) (log dfreq)))"})]
+        chosen = [s.strip() for s in self.opts["seeds"].split(",") if s.strip()]
+        if not chosen:
+            return seeds
+        unknown = [n for n in chosen if n not in {s.name for s in seeds}]
+        if unknown:
+            raise TaskError(f"unknown seed(s) {', '.join(unknown)}; known: {', '.join(s.name for s in seeds)}")
+        return [s for s in seeds if s.name in chosen]
 
     # --- workload -----------------------------------------------------------------------
     def prepare(self, workdir: Path) -> None:
@@ -655,7 +700,7 @@ class CacheTask(Task):
         out_dir.mkdir(parents=True, exist_ok=True)
         so = out_dir / "policyforge_cache.so"
         c = out_dir / "policyforge_cache.c"
-        c.write_text(self.full_source(check.checked_source, check.info.get("features", 3)))
+        c.write_text(self.full_source(check.checked_source, check.info.get("features", 7)))
         with tempfile.TemporaryDirectory(prefix="pf-cache-export-") as tmp:   # one plugin, built from that file
             shutil.copy(c, Path(tmp) / c.name)
             r = build([("compile", ["gcc", *CFLAGS, *self._includes(), "-shared", c.name, "-o", so.name, "-lm"])],
