@@ -214,6 +214,12 @@ class Task(ABC):
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
         """Write the deployable artifacts of a winner; return {'files': [...], 'usage': str}."""
 
+    def curves(self, check: CheckOutcome, baselines: list[str]) -> dict[str, Any] | None:
+        """Optional, for the report: the winner and the named baselines along a dimension the
+        task varies cheaply (cache: miss ratio against cache size). {'x_label', 'y_label',
+        'x': [...], 'series': {name: [...]}}, or None."""
+        return None
+
     #: optional feature: evaluate one policy on every trace of a directory (`eval --traces`)
     supports_transfer: bool = False
 

@@ -35,3 +35,4 @@ def test_eval_and_run_print_miss_ratio_and_the_gap_to_belady(tmp_path):
     assert abs(gap["closed"] - (best["winner"]["score"] - top) / (belady - top)) < 1e-12
     assert ("closes" in r.stdout) == (gap["closed"] >= 0) and "Belady" in r.stdout
     assert "miss ratio (lower is better)" in (run / "report.html").read_text()
+    assert (run / "curves.png").stat().st_size > 1000          # miss-ratio curves: winner and top baselines

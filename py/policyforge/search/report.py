@@ -234,6 +234,29 @@ def plots(store: Store, out_dir: Path, score_label: str, shown=None) -> dict[str
     return images
 
 
+def _curve_png(curve: dict[str, Any], out_dir: Path) -> str:
+    """The task's curves (cache: miss ratio against cache size), the winner in red."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    others = iter(["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:gray", "tab:olive"])
+    for name, ys in curve["series"].items():
+        pts = [(x, y) for x, y in zip(curve["x"], ys) if y is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
+                color="tab:red" if name == "winner" else next(others, None), lw=2 if name == "winner" else 1, label=name)
+    if curve.get("log_x"):
+        ax.set_xscale("log")
+    ax.set_xlabel(curve["x_label"])
+    ax.set_ylabel(curve["y_label"])
+    ax.set_title("The winner and the best baselines across sizes")
+    ax.legend(fontsize=8)
+    png = _png(fig)
+    fig.savefig(out_dir / "curves.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
 def suite_tables(store: Store) -> dict[str, Any] | None:
     """A suite run's per-workload results: the train table (the winner and the best baseline
     per train workload) and the held-out table (every finalist against every baseline of each
@@ -347,6 +370,12 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
         check = task.check(best["source"], check_dir)
         if check.ok:
             exported = task.export(best["source"], check, winner_dir)
+            if not cfg.get("suite"):          # the winner and the best 4 baselines along the task's curve
+                top = [b["name"] for b in sorted((b for b in cmp["baselines"] if b["ranked"] and b["ok"]
+                                                  and b["score"] is not None), key=lambda b: -b["score"])[:4]]
+                curve = task.curves(check, top)
+                if curve and curve.get("series"):
+                    images["curves"] = _curve_png(curve, out_dir)
         else:
             exported = {"error": f"winner no longer passes the check: {check.feedback[:300]}"}
     summary = {

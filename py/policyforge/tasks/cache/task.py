@@ -695,6 +695,26 @@ class CacheTask(Task):
             out.append(Baseline("Belady", self._evaluation(self.belady, trusted=True), ranked=False))
         return out
 
+    CURVE_FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+
+    def curves(self, check: CheckOutcome, baselines: list[str]) -> dict[str, Any] | None:
+        """Miss-ratio curves: the winner and `baselines` at several cache sizes, each one
+        simulation with every size (libCacheSim runs the sizes in one pass over the trace)."""
+        self._need_prepared()
+        fracs = [f for f in self.CURVE_FRACTIONS]
+        sizes = [max(1, int(f * self.footprint)) for f in fracs]
+        key = "byte_miss_ratio" if self.opts["byte_miss"] else "miss_ratio"
+        series: dict[str, list[float | None]] = {}
+        runs = [("winner", self.plugin_args(check))] + [(n, ["--algo", RANKED[n]]) for n in baselines if n in RANKED]
+        for name, args in runs:
+            out = self._simulate(self.trace, args, sizes=sizes)
+            if "error" in out:
+                continue
+            by_size = {r["cache_size"]: r for r in out["results"]}
+            series[name] = [by_size[s][key] if s in by_size else None for s in sizes]
+        return {"x_label": "cache size (fraction of the footprint)", "x": fracs, "log_x": True,
+                "y_label": ("byte " if self.opts["byte_miss"] else "") + "miss ratio", "series": series}
+
     # --- deploy -------------------------------------------------------------------------
     def export(self, source: str, check: CheckOutcome, out_dir: Path) -> dict[str, Any]:
         out_dir.mkdir(parents=True, exist_ok=True)
