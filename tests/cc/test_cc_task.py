@@ -40,6 +40,18 @@ def test_reno_seed_passes_the_verifier_and_carries_traffic(task, tmp_path):
     ev = task.evaluate(check, tmp_path)
     assert ev.ok and ev.metrics["utilization"] > 0.7 and ev.score > 0
     assert task.cc_name(tmp_path) not in _registered()          # evaluate unregisters
+    # the emulator's own timing comes with every score, below the bound it was checked against
+    assert ev.metrics["emulator_late_ms"]["p99_ms"] <= task.late_bound_ms()
+
+
+def test_a_run_on_a_late_link_is_repeated_and_never_scored(tmp_path):
+    """A bound no real run meets: every run counts as distorted, is repeated, and the
+    evaluation fails with the lateness in its metrics instead of a score."""
+    strict = TASK_CLASS(duration_s=1.0, late_bound_ms=1e-6, late_repeats=1)
+    strict.prepare(tmp_path / "shared")
+    ev = strict.baselines(tmp_path)[0].evaluation
+    assert not ev.ok and ev.score is None and "link emulator was late in all 2 runs" in ev.reason
+    assert ev.metrics["emulator_repeats"] == 2 and ev.metrics["emulator_late_ms"]["p99_ms"] > 1e-6
 
 
 def test_static_and_compiler_feedback(task, tmp_path):

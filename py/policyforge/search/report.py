@@ -395,6 +395,9 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
                                   "shown": task.shown(b["score"]) if shown_label and b["score"] is not None else None}
                       for b in cmp["baselines"]},
         "shown_label": shown_label,
+        # runs repeated because a testbed's own timing was off (cc: the link emulator was late)
+        "emulator_repeats": sum(json.loads(c["metrics"] or "{}").get("emulator_repeats", 0) or 0 for c in cands)
+        + sum(b["metrics"].get("emulator_repeats", 0) or 0 for b in cmp["baselines"]),
         "gap": gap_to_bound(best["score"] if best is not None else None, cmp["baselines"]),
         "task_options": task.describe_run(),
         "export": exported,
@@ -421,7 +424,8 @@ td:first-child,th:first-child{{text-align:left}}pre{{background:#f6f6f6;padding:
 <h1>policyforge: {html.escape(task.title)}</h1>
 <p>Run <code>{html.escape(str(out_dir))}</code>, {summary['date']}, commit {summary['commit']}, on {html.escape(summary['machine'])}.<br>
 Command: <code>{html.escape(command)}</code><br>
-Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(status_counts.items())))}); LLM cost ${summary['cost_usd']:.4f}.</p>
+Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(status_counts.items())))}); LLM cost ${summary['cost_usd']:.4f}.
+{f"<br>Runs repeated because the testbed's timing was off (never scored): {summary['emulator_repeats']}." if summary['emulator_repeats'] else ""}</p>
 <h2>Winner: {verdict}</h2>
 <p>Score = {html.escape(score_label)} (higher is better){html.escape('; shown as ' + shown_label if shown_label else '')}.</p>
 {_gap_html(summary["gap"])}
