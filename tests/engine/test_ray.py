@@ -165,3 +165,11 @@ def test_an_unreachable_cluster_is_one_line_and_creates_nothing(tmp_path):
               "--ray-address", f"127.0.0.1:{_free_port()}"], dict(os.environ), timeout=60)
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "cannot reach the Ray cluster" in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_task_no_node_can_run_is_one_line_not_a_hang(cluster, tmp_path):
+    """The cc task needs a node that declares netns_struct_ops; this cluster has none."""
+    r = _run(["run", "cc", "--rounds", "0", "-q", "--out", str(tmp_path / "run"), "--executor", "ray",
+              "--ray-address", cluster.address, "-o", "duration_s=1"], cluster.env("head"), timeout=300)
+    assert r.returncode == 1 and "no node of the Ray cluster offers netns_struct_ops" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0

@@ -217,8 +217,10 @@ class RayExecutor:
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False, ignore_reinit_error=True)
             else:
-                ray.init(num_cpus=num_cpus, logging_level="ERROR", log_to_driver=False,
-                         include_dashboard=False, ignore_reinit_error=True)
+                # a Ray on this machine: it offers what this machine can do (the driver's own
+                # tasks, cc included, prepare here too)
+                ray.init(num_cpus=num_cpus, logging_level="ERROR", log_to_driver=False, include_dashboard=False,
+                         ignore_reinit_error=True, resources={"netns_struct_ops": 1})
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ExecutorError(f"cannot reach the Ray cluster at {address or 'a local Ray'}: "
                                 f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
@@ -229,6 +231,7 @@ class RayExecutor:
         self.retries = 0
         self.run = os.urandom(8).hex()           # this executor's compiled checks, on every node
         self._alive, self._alive_at = 0, -1e9
+        self._checked_resources: set[str] = set()
 
     # what a task needs from a node, as Ray resources (cc: namespaces + struct_ops; GPU: CUDA)
     @staticmethod
@@ -240,6 +243,21 @@ class RayExecutor:
         if need:
             opts["resources"] = need
         return opts
+
+    def _feasible(self, opts: dict[str, Any]) -> None:
+        """A unit that no node of the cluster can run would wait forever: say which resource
+        is missing instead (once per resource set)."""
+        key = repr(sorted((opts.get("resources") or {}).items())) + repr(opts.get("num_gpus"))
+        if key in self._checked_resources:
+            return
+        have = self.ray.cluster_resources()
+        missing = [r for r in (opts.get("resources") or {}) if have.get(r, 0) <= 0]
+        if opts.get("num_gpus") and have.get("GPU", 0) <= 0:
+            missing.append("GPU")
+        if missing:
+            raise ExecutorError(f"no node of the Ray cluster offers {', '.join(missing)}: start the nodes that can "
+                                f"run this task with ray start --resources '{{\"{missing[0]}\": 1}}'")
+        self._checked_resources.add(key)
 
     def _ship(self, spec: TaskSpec) -> tuple[TaskSpec, dict[str, Any]]:
         """File-valued options travel through the object store, once per file."""
@@ -266,6 +284,7 @@ class RayExecutor:
         while True:
             alive = self._alive_nodes()
             opts = self._resources(task)
+            self._feasible(opts)
             if node:       # where the candidate was compiled, if that node has room (soft)
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
                 opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=True)
