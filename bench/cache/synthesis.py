@@ -27,8 +27,11 @@ sys.path.insert(0, str(ROOT / "py"))
 from policyforge.search.report import git_commit, machine  # noqa: E402
 
 PF = [str(ROOT / ".venv" / "bin" / "policyforge")]
-DEV = ["demo", "cloudPhysicsIO", "twitter_cluster52", "zipf", "scan-loop", "shifting", "one-hit"]
-HELDOUT = ["zipf:alpha=0.7,n_req=300000", "shifting:seed=7", "scan-loop:seed=3", "one-hit:seed=5"]
+# development workloads (searched on); twitter_cluster52 is held out instead: a search on it takes
+# about 6 minutes here, and a real trace no search saw is the better test of transfer
+DEV = ["demo", "cloudPhysicsIO", "zipf", "scan-loop", "shifting", "one-hit"]
+HELDOUT = ["twitter_cluster52", "zipf:alpha=0.7,n_req=300000", "shifting:seed=7", "scan-loop:seed=3",
+           "one-hit:seed=5"]
 CONFIGS = {"classic": ["-o", "seeds=lru,lfu,fifo", "-o", "vocabulary=classic"],
            "+features": ["-o", "seeds=lru,lfu,fifo"],
            "+seeds": []}
