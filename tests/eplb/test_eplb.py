@@ -111,6 +111,26 @@ def test_vllm_json_loader(tmp_path):
         TASK_CLASS(workload=str(good), window=1, replicas=3, groups=2, nodes=1, gpus=2).prepare(tmp_path)
 
 
+def test_vllm_load_history_log_as_it_is(tmp_path):
+    """vLLM's EPLB log (the public data set's format): load_history records of
+    logical_expert_load [layers][experts]; a record cut off mid-step (fewer layers) is skipped
+    and counted, and the task runs on the rest."""
+    rng = np.random.default_rng(0)
+    records = [{"logical_expert_load": rng.integers(0, 50, (4, 16)).tolist()} for _ in range(40)]
+    records.append({"logical_expert_load": rng.integers(0, 50, (3, 16)).tolist()})    # the log's end
+    log = tmp_path / "vllm.json"
+    log.write_text(json.dumps({"load_history": records}))
+    arr, skipped = workloads.load_expert_log(log)
+    assert arr.shape == (40, 4, 16) and skipped == 1
+    assert (arr[7] == np.asarray(records[7]["logical_expert_load"])).all()
+    task = TASK_CLASS(workload=str(log), window=10, replicas=24, groups=4, nodes=2, gpus=4)
+    task.prepare(tmp_path / "shared")
+    assert task.describe_run()["log_records_skipped"] == 1
+    reference = task.check(task.render(task.seeds()[0].genome), tmp_path / "c")
+    assert reference.ok, reference.feedback
+    assert task.evaluate(reference, tmp_path / "c").ok
+
+
 @pytest.mark.parametrize("avx2", [True, False])
 def test_both_copies_of_the_pipeline_match_the_reference(avx2):
     """The op runs an AVX2 copy of the pipeline where the CPU has AVX2, else an SSE2 one:

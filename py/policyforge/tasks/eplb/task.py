@@ -117,6 +117,14 @@ class EplbTask(Task):
                                    "pack_key": "weight", "bin_cost": "bin_load"})]
 
     # --- workload -----------------------------------------------------------------------
+    skipped_records = 0    # incomplete records left out of a user's vLLM log (prepare)
+
+    def describe_run(self) -> dict[str, Any]:
+        out = dict(self.opts)
+        if self.skipped_records:
+            out["log_records_skipped"] = self.skipped_records
+        return out
+
     def prepare(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         o = self.opts
@@ -129,7 +137,7 @@ class EplbTask(Task):
                 np.save(path, hist)
             history = np.load(path)
         else:
-            history = workloads.load_vllm_json(Path(wl))
+            history, self.skipped_records = workloads.load_expert_log(Path(wl))
         win = workloads.windows(history, o["window"])
         from .op import load_op
         E = win.shape[2]

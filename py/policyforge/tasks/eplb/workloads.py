@@ -50,28 +50,53 @@ def synthetic(kind: str = "drifting", steps: int = 1000, layers: int = 58, exper
 
 
 def load_vllm_json(path: Path) -> np.ndarray:
-    """A user's expert-load log. Accepted: {"expert_load": [[[...E] x L] x steps]} or a list
-    of {"step": s, "expert_load": [[...E] x L]} records (one per step)."""
+    """A user's expert-load log (see load_expert_log), as [steps][layers][experts]."""
+    return load_expert_log(path)[0]
+
+
+def _complete_records(records: list) -> tuple[list, int]:
+    """vLLM's load_history as it is: records whose layer count is not the log's usual one (a
+    log cut off mid-step) are left out and counted."""
+    shapes = [np.shape(r) for r in records]
+    if not shapes:
+        return [], 0
+    usual = max(set(shapes), key=shapes.count)
+    keep = [r for r, s in zip(records, shapes) if s == usual]
+    return keep, len(records) - len(keep)
+
+
+def load_expert_log(path: Path) -> tuple[np.ndarray, int]:
+    """A user's expert-load log and how many incomplete records it skipped. Accepted:
+    {"expert_load": [[[...E] x L] x steps]}; a list of {"step": s, "expert_load": [[...E] x L]}
+    records; or vLLM's EPLB log as in the public data set, {"load_history":
+    [{"logical_expert_load": [[...E] x L]}, ...]}, whose records with missing layers (the end of
+    a real log) are skipped."""
     try:
         obj = json.loads(Path(path).read_text())
     except OSError as e:
         raise TaskError(f"cannot read expert-load log {path}: {e.strerror}") from None
     except ValueError as e:
         raise TaskError(f"{path} is not JSON: {e}") from None
+    skipped = 0
     try:
-        if isinstance(obj, dict):
+        if isinstance(obj, dict) and "load_history" in obj:
+            records = [r["logical_expert_load"] for r in obj["load_history"]]
+            records, skipped = _complete_records(records)
+            arr = np.asarray(records, dtype=np.float64)
+        elif isinstance(obj, dict):
             arr = np.asarray(obj["expert_load"], dtype=np.float64)
         else:
             arr = np.asarray([r["expert_load"] for r in sorted(obj, key=lambda r: r.get("step", 0))],
                              dtype=np.float64)
     except (KeyError, TypeError, ValueError):
-        raise TaskError(f"{path}: expected {{\"expert_load\": [steps][layers][experts]}} or a list of "
-                        "{\"step\", \"expert_load\": [layers][experts]} records") from None
+        raise TaskError(f"{path}: expected {{\"expert_load\": [steps][layers][experts]}}, a list of "
+                        "{\"step\", \"expert_load\": [layers][experts]} records, or vLLM's "
+                        "{\"load_history\": [{\"logical_expert_load\": [layers][experts]}]}") from None
     if arr.ndim != 3 or min(arr.shape) == 0:
         raise TaskError(f"{path}: expert_load must be [steps][layers][experts], got shape {arr.shape}")
     if (arr < 0).any() or not np.isfinite(arr).all():
         raise TaskError(f"{path}: expert loads must be finite and non-negative")
-    return arr
+    return arr, skipped
 
 
 def windows(history: np.ndarray, window: int) -> np.ndarray:
