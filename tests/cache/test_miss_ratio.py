@@ -36,3 +36,8 @@ def test_eval_and_run_print_miss_ratio_and_the_gap_to_belady(tmp_path):
     assert ("closes" in r.stdout) == (gap["closed"] >= 0) and "Belady" in r.stdout
     assert "miss ratio (lower is better)" in (run / "report.html").read_text()
     assert (run / "curves.png").stat().st_size > 1000          # miss-ratio curves: winner and top baselines
+    # the deploy line runs as pasted: the stock cachesim of this build, the winner's plugin
+    deploy = next(ln[len("deploy: "):] for ln in r.stdout.splitlines() if ln.startswith("deploy: "))
+    out = subprocess.run(["bash", "-c", deploy], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "miss ratio" in out.stdout, (deploy, out.stderr[-500:])
+    assert f"{best['winner']['shown']:.4f}" in out.stdout                       # the miss ratio it reported

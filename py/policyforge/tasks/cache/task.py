@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -734,10 +735,14 @@ class CacheTask(Task):
         ttype = trace.type if trace else "oracleGeneral"
         ignore = "" if self.opts["byte_miss"] else " --ignore-obj-size 1"
         csv = f' -t "{cachesim_csv_params(trace.csv_spec)}"' if trace and trace.csv_spec else ""
+        try:        # the stock cachesim this build of policyforge carries: the line runs as pasted
+            cachesim = shlex.quote(str(native_path("bin", "cachesim")))
+        except TaskError:
+            cachesim = "cachesim"
         usage = (
-            f"cachesim {trace.path if trace else 'TRACE'} {ttype} pluginCache {size}"
-            f" -e plugin_path={so.resolve()}{ignore}{csv}\n"
-            f"# in any libCacheSim build (libCacheSim/bin/cachesim); rebuild the plugin with:\n"
+            f"{cachesim} {shlex.quote(str(trace.path)) if trace else 'TRACE'} {ttype} pluginCache {size}"
+            f" -e plugin_path={shlex.quote(str(so.resolve()))}{ignore}{csv}\n"
+            f"# the same in any libCacheSim build (libCacheSim/bin/cachesim); rebuild the plugin with:\n"
             f"#   gcc -O2 -shared -fPIC -I<libCacheSim>/libCacheSim/include {c.name} -o {so.name} -lm\n"
             f"# policyforge's driver: pf-cachesim --trace ... --plugin {so.resolve()} --sizes {size}"
             + (" --unit" if not self.opts["byte_miss"] else ""))
