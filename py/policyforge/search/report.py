@@ -218,8 +218,16 @@ def plots(store: Store, out_dir: Path, score_label: str, shown=None) -> dict[str
     # winner vs baselines
     w = store.best()
     if w is not None and base:
+        # zoom to where the policies are: the winner, the 12 best ranked baselines, and a bound
+        # only when it is not far off their range (the table has every baseline)
+        ranked = sorted((b for b in base if b["ranked"]), key=lambda b: -b["score"])[:12]
+        scores = [b["score"] for b in ranked] + [w["score"]]
+        spread = (max(scores) - min(scores)) or abs(max(scores)) or 1.0
+        bounds = [b for b in base if not b["ranked"] and abs(b["score"] - max(scores)) <= 3 * spread]
+        left_out = len(base) - len(ranked) - len(bounds)
         items = [(n, f(s), rk) for n, s, rk in sorted(
-            [(b["name"], b["score"], bool(b["ranked"])) for b in base] + [("WINNER", w["score"], True)], key=lambda t: t[1])]
+            [(b["name"], b["score"], bool(b["ranked"])) for b in ranked + bounds] + [("WINNER", w["score"], True)],
+            key=lambda t: t[1])]
         fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(items) + 1))
         colors = ["tab:red" if n == "WINNER" else ("tab:blue" if rk else "lightgray") for n, _, rk in items]
         ax.barh([n for n, _, _ in items], [s for _, s, _ in items], color=colors)
@@ -227,7 +235,8 @@ def plots(store: Store, out_dir: Path, score_label: str, shown=None) -> dict[str
         hi = max(s for _, s, _ in items)
         ax.set_xlim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
         ax.set_xlabel(score_label)
-        ax.set_title("Winner against the baselines (gray: bound, not ranked)")
+        ax.set_title("Winner against the baselines (gray: bound, not ranked)"
+                     + (f"; {left_out} more in the table" if left_out else ""), fontsize=9)
         images["winner_vs_baselines"] = _png(fig)
         fig.savefig(out_dir / "winner_vs_baselines.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
