@@ -257,7 +257,9 @@ class Controller:
             self.store.checkpoint()
             best = self.store.best()
             if best is not None:
-                self._log(f"round {rnd} done: best so far {best['score']:.6f} (candidate {best['id']})")
+                prog = self.runlog.progress        # the ETA in the log too, not only on a terminal
+                eta = f"; {prog.done}/{prog.total} candidates, {prog.eta().strip()}" if prog and prog.eta() else ""
+                self._log(f"round {rnd} done: best so far {best['score']:.6f} (candidate {best['id']}){eta}")
 
     def _propose_round(self, rnd: int) -> None:
         cfg = self.config
