@@ -1,5 +1,6 @@
 """The cache task with the real compiler, the real libCacheSim and its sample trace."""
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -133,9 +134,9 @@ def test_exported_winner_runs_in_stock_cachesim(tmp_path):
     check = task.check(task.render({"priority": "(add last_access (mul freq 1000.0))"}), tmp_path / "c")
     ours = task.evaluate(check, tmp_path)
     info = task.export((tmp_path / "c" / "policy.c").read_text(), check, tmp_path / "winner")
-    cmd = info["usage"].splitlines()[0].split()
-    assert cmd[0] == "cachesim"
-    r = subprocess.run([str(native_path("bin", "cachesim")), *cmd[1:]], capture_output=True, text=True,
+    cmd = shlex.split(info["usage"].splitlines()[0])
+    assert cmd[0] == str(native_path("bin", "cachesim"))       # runs as pasted
+    r = subprocess.run(cmd, capture_output=True, text=True,
                        cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "pluginCache" in r.stdout + r.stderr

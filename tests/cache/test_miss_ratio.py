@@ -40,4 +40,5 @@ def test_eval_and_run_print_miss_ratio_and_the_gap_to_belady(tmp_path):
     deploy = next(ln[len("deploy: "):] for ln in r.stdout.splitlines() if ln.startswith("deploy: "))
     out = subprocess.run(["bash", "-c", deploy], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "miss ratio" in out.stdout, (deploy, out.stderr[-500:])
+    assert "[DEBUG]" not in out.stdout + out.stderr            # cachesim's first-request dump is off
     assert f"{best['winner']['shown']:.4f}" in out.stdout                       # the miss ratio it reported

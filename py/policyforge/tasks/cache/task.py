@@ -741,7 +741,7 @@ class CacheTask(Task):
             cachesim = "cachesim"
         usage = (
             f"{cachesim} {shlex.quote(str(trace.path)) if trace else 'TRACE'} {ttype} pluginCache {size}"
-            f" -e plugin_path={shlex.quote(str(so.resolve()))}{ignore}{csv}\n"
+            f" -e plugin_path={shlex.quote(str(so.resolve()))}{ignore}{csv} --print-head-req false\n"
             f"# the same in any libCacheSim build (libCacheSim/bin/cachesim); rebuild the plugin with:\n"
             f"#   gcc -O2 -shared -fPIC -I<libCacheSim>/libCacheSim/include {c.name} -o {so.name} -lm\n"
             f"# policyforge's driver: pf-cachesim --trace ... --plugin {so.resolve()} --sizes {size}"
