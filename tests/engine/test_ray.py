@@ -131,6 +131,17 @@ def test_same_seeded_search_gives_the_same_store_with_ray_and_local(cluster, tmp
     assert any((cluster.root / "cache-node2" / "prepared").iterdir())
 
 
+def test_a_suite_with_held_out_workloads_gives_the_same_results_on_ray(cluster, tmp_path):
+    suite = ["--rounds", "1", "--candidates-per-round", "4", "-o", "trace=demo", "-o", "trace=zipf",
+             "-o", "heldout.trace=scan-loop", "-o", "suite.finalists=2"]
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--ray-address", cluster.address])):
+        r = _run([*SEARCH, *suite, "--out", str(tmp_path / name), *extra], cluster.env("head"))
+        assert r.returncode == 0, r.stderr
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    held = [json.loads((tmp_path / n / "best.json").read_text())["suite"]["heldout"] for n in ("local", "ray")]
+    assert held[0] == held[1] and held[0][0]["workload"] == "trace=scan-loop"
+
+
 def test_a_node_killed_mid_run_costs_retries_not_results(cluster, tmp_path):
     ref = _run([*SEARCH, "--rounds", "3", "--candidates-per-round", "6", "--out", str(tmp_path / "local"),
                 "-o", "trace=zipf"], cluster.env("head"))
