@@ -28,9 +28,8 @@ def test_exported_csv_policy_runs_in_stock_cachesim_with_the_same_miss_ratio(tmp
     assert ours.ok, ours.reason
     info = task.export((tmp_path / "c" / "policy.c").read_text(), check, tmp_path / "winner")
     cmd = shlex.split(info["usage"].splitlines()[0])
-    assert cmd[0] == "cachesim" and "obj-id-col=2" in info["usage"]
-    r = subprocess.run([str(native_path("bin", "cachesim")), *cmd[1:]], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=120)
+    assert cmd[0] == str(native_path("bin", "cachesim")) and "obj-id-col=2" in info["usage"]   # runs as pasted
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert f"miss ratio {ours.metrics['miss_ratio']:.4f}" in r.stdout + r.stderr
 
