@@ -32,6 +32,7 @@ class Evaluator:
         self.base = dict(options)
         self.name = task_name
         self._tasks: dict[str, Task] = {}
+        self._cost: dict[str, float] = {}     # workload -> its baselines' seconds (set with them)
 
     # --- workloads ------------------------------------------------------------------------
     def spec(self, w: Workload | None = None) -> TaskSpec:
@@ -74,8 +75,14 @@ class Evaluator:
             return [(b.name, b.evaluation.score, b.evaluation.ok, b.ranked, b.evaluation.metrics, b.evaluation.reason)
                     for b in self.executor.baselines(self.task, self.spec(), self.shared)]
         per = self._workload_baselines(self.suite.train)
-        self.scorer.set_baselines(per)
+        self._set_baselines(per)
         return self.scorer.baseline_rows(per)
+
+    def _set_baselines(self, per: dict[str, list[Baseline]]) -> None:
+        """Per-workload baselines: the scorer's normalization, and each workload's cost (the
+        baselines' time on it), which orders the train workloads cheapest first."""
+        self.scorer.set_baselines(per)
+        self._cost = {w: sum(b.evaluation.seconds for b in bs) for w, bs in per.items()}
 
     def _workload_baselines(self, ws: list[Workload]) -> dict[str, list[Baseline]]:
         def one(w: Workload) -> list[Baseline]:
@@ -93,13 +100,11 @@ class Evaluator:
             for w, e in json.loads(r["metrics"]).get("workloads", {}).items():
                 per.setdefault(w, []).append(Baseline(r["name"], Evaluation(e["ok"], e["score"], seconds=e["seconds"]),
                                                       bool(r["ranked"])))
-        self.scorer.set_baselines(per)
-        self._cost = {w: sum(b.evaluation.seconds for b in bs) for w, bs in per.items()}
+        self._set_baselines(per)
 
     def _train_order(self) -> list[Workload]:
         """Train workloads cheapest first (the baselines' time on each): the screen runs first."""
-        cost = getattr(self, "_cost", {})
-        return sorted(self.suite.train, key=lambda w: cost.get(w.name, 0.0))
+        return sorted(self.suite.train, key=lambda w: self._cost.get(w.name, 0.0))
 
     # --- a candidate ----------------------------------------------------------------------
     def check(self, source: str, workdir: Path, evaluate: bool = False, best: float | None = None) -> CheckOutcome:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import os
 import pickle
@@ -55,6 +56,7 @@ class TaskSpec:
     run: str = ""
 
 
+@functools.lru_cache(maxsize=1)
 def _build_id() -> str:
     """This node's policyforge build: its prepared workloads are reused only by the same build."""
     from .. import __version__
@@ -103,8 +105,7 @@ def _node_cache() -> Path:
     return root
 
 
-_prepared: dict[str, Task] = {}
-_prepared_build: dict[str, str] = {}            # per worker process: options hash -> prepared task
+_prepared: dict[str, Task] = {}            # per worker process: options hash -> prepared task
 _checked: dict[tuple[str, str, str], CheckOutcome] = {}   # (run, options hash, source hash) -> check
 _lock = threading.Lock()
 
@@ -125,11 +126,8 @@ def _materialize(options: dict[str, Any], files: dict[str, Any]) -> dict[str, An
 
 
 def _task_on_node(spec: TaskSpec, files: dict[str, Any]) -> tuple[str, Task]:
-    with _lock:
-        if "build" not in _prepared_build:
-            _prepared_build["build"] = _build_id()
     key = hashlib.sha256(repr((spec.name, sorted(spec.options.items()), sorted((k, v[0]) for k, v in files.items()),
-                               _prepared_build["build"])).encode()).hexdigest()[:16]
+                               _build_id())).encode()).hexdigest()[:16]
     with _lock:
         if key in _prepared:
             return key, _prepared[key]
