@@ -3,11 +3,15 @@ issue's search components, and one suite-trained heuristic on held-out workloads
 
     .venv/bin/python bench/cache/synthesis.py [--rounds 10] [--per-round 24] [--quick]
 
-Per workload, three searches with the same seed and budget, side by side in one run:
-  classic   the seeds lru, lfu, fifo and the features without irr, dfreq and once
-            (the search as it was before those were added)
-  +features the same seeds, every feature
-  +seeds    every seed (two-class, lirs-like, lrfu-like too) and every feature: the default
+Per workload, searches with the same seed and budget, side by side in one run, each adding one
+component to the one before:
+  classic   the seeds lru, lfu, fifo, the features without irr, dfreq, once and sketch, no
+            refinement, no archive (the search as it was before them)
+  +features the same, with every feature
+  +seeds    every seed (two-class, lirs-like, lrfu-like, tinylfu-like too)
+  +refine   15 % of the proposals refine the best parent's constants (--refine 0.15)
+  +elites   2 parents per proposal from the MAP-Elites archive (--elites 2): the default
+and the default again at about 500 candidates (--rounds 20 --candidates-per-round 25).
 Then a suite run (train on the development workloads, mean margin) whose winner is evaluated on
 held-out workloads that no search saw. Writes synthesis.md and synthesis.json beside this file.
 """
@@ -32,12 +36,17 @@ PF = [str(ROOT / ".venv" / "bin" / "policyforge")]
 DEV = ["demo", "cloudPhysicsIO", "zipf", "scan-loop", "shifting", "one-hit"]
 HELDOUT = ["twitter_cluster52", "zipf:alpha=0.7,n_req=300000", "shifting:seed=7", "scan-loop:seed=3",
            "one-hit:seed=5"]
-CONFIGS = {"classic": ["-o", "seeds=lru,lfu,fifo", "-o", "vocabulary=classic"],
-           "+features": ["-o", "seeds=lru,lfu,fifo"],
-           "+seeds": []}
+OFF = ["--elites", "0", "--refine", "0"]
+CONFIGS = {"classic": ["-o", "seeds=lru,lfu,fifo", "-o", "vocabulary=classic", *OFF],
+           "+features": ["-o", "seeds=lru,lfu,fifo", *OFF],
+           "+seeds": OFF,
+           "+refine": ["--elites", "0"],
+           "+elites": []}
+DEFAULT = "+elites"
 
 
 def search(trace: str, extra: list[str], rounds: int, per_round: int, work: Path) -> dict:
+    """One search; its winner against the ranked baselines."""
     out = work / f"{trace.replace(':', '_').replace(',', '_').replace('=', '')}-{len(list(work.iterdir()))}"
     t0 = time.monotonic()
     r = subprocess.run(PF + ["run", "cache", "--generator", "offline", "--rounds", str(rounds),
@@ -81,6 +90,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=24)
+    ap.add_argument("--big-rounds", type=int, default=20)
+    ap.add_argument("--big-per-round", type=int, default=25)
     ap.add_argument("--quick", action="store_true", help="two workloads, for a smoke run")
     a = ap.parse_args()
     dev = DEV[:2] if a.quick else DEV
@@ -92,6 +103,8 @@ def main() -> None:
         for name, extra in CONFIGS.items():
             rows[trace][name] = search(trace, extra, a.rounds, a.per_round, work)
             print(trace, name, {k: v for k, v in rows[trace][name].items() if k != "genome"}, file=sys.stderr, flush=True)
+        rows[trace]["500"] = search(trace, [], a.big_rounds, a.big_per_round, work)
+        print(trace, "500", {k: v for k, v in rows[trace]["500"].items() if k != "genome"}, file=sys.stderr, flush=True)
     suite = suite_transfer(a.rounds, a.per_round, work, dev, held)
     cmd = "python bench/cache/synthesis.py " + " ".join(sys.argv[1:])
     n = 1 + a.rounds * a.per_round
@@ -100,28 +113,47 @@ def main() -> None:
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each search: `policyforge run cache --generator offline --rounds {a.rounds} --candidates-per-round "
              f"{a.per_round} --workers 2 --seed 1 -o trace=T` plus the configuration's options (about {n} candidates "
-             "with the seeds). Miss ratio at 10 % of the footprint, unit sizes; lower is better. Baselines: the 25 "
-             "ranked libCacheSim algorithms; Belady is the bound. `classic` is the search before the irr/dfreq/once "
-             "features and the new seeds; `+features` adds the features to the offline vocabulary; `+seeds` (the "
-             "default) also starts from the two-class, lirs-like and lrfu-like seeds.", "",
-             "| workload | Belady | best baseline | classic | +features | +seeds | beats all 25 (+seeds) | gap closed (+seeds) | wall (s) | candidates/min |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"with the seeds); `500`: the default with --rounds {a.big_rounds} --candidates-per-round "
+             f"{a.big_per_round} (about {1 + a.big_rounds * a.big_per_round}). Miss ratio at 10 % of the footprint, "
+             "unit sizes; lower is better. Baselines: the 25 ranked libCacheSim algorithms; Belady is the bound. "
+             "Each configuration adds one component to the one on its left: `classic` is the search before this "
+             "work (seeds lru, lfu, fifo; no irr, dfreq, once, sketch; no refinement, no archive); `+features` "
+             "every feature; `+seeds` the two-class, lirs-like, lrfu-like and tinylfu-like seeds too; `+refine` "
+             "15 % of proposals refine the best parent's constants; `+elites` two parents per proposal from the "
+             "MAP-Elites archive (the default). One seed per cell: differences of a few 0.0001 are within what "
+             "another seed changes.", "",
+             "| workload | Belady | best baseline | " + " | ".join(CONFIGS) + " | 500 | gap closed (240 / 500) | "
+             "wall 240 / 500 (s) | candidates/min |",
+             "|---|---|---|" + "---|" * (len(CONFIGS) + 4)]
     for trace, cfgs in rows.items():
-        d = cfgs["+seeds"]
+        d, big = cfgs[DEFAULT], cfgs["500"]
         if "error" in d:
             lines.append(f"| {trace} | error: {d['error']} |")
             continue
         cells = [f"{cfgs[c]['winner_miss']:.4f} ({cfgs[c]['beats']}/{cfgs[c]['ranked']})" if "error" not in cfgs[c]
-                 else "error" for c in CONFIGS]
+                 else "error" for c in [*CONFIGS, "500"]]
+        gap = f"{100 * d['gap_closed']:+.1f} % / " + (f"{100 * big['gap_closed']:+.1f} %" if "error" not in big else "-")
+        wall = f"{d['wall_s']:.0f} / " + (f"{big['wall_s']:.0f}" if "error" not in big else "-")
         lines.append(f"| {trace} | {d['belady_miss']:.4f} | {d['best_baseline']} {d['best_baseline_miss']:.4f} | "
-                     + " | ".join(cells) + f" | {'yes' if d['beats_all'] else 'no'} | "
-                     f"{100 * d['gap_closed']:+.1f} % | {d['wall_s']:.0f} | {d['per_minute']:.0f} |")
+                     + " | ".join(cells) + f" | {gap} | {wall} | {d['per_minute']:.0f} |")
+    wins = {c: sum(1 for cfgs in rows.values() if cfgs[c].get("beats_all")) for c in [*CONFIGS, "500"]}
     lines += ["", "Cells: the winner's miss ratio (ranked baselines it beats / 25). Gap closed: the share of the "
               "distance from the best baseline to Belady that the winner closes (negative: behind the best "
-              "baseline).", "", "Winners (+seeds):", ""]
+              "baseline). Workloads where the winner beats all 25: " +
+              ", ".join(f"{c} {w}/{len(rows)}" for c, w in wins.items()) + ".", "",
+              "Ablation, what each component bought: the mean over the workloads of the miss ratio it removed "
+              "(positive: lower miss ratio than the configuration before it), in points of miss ratio:", ""]
+    names = [*CONFIGS, "500"]
+    for before, after in zip(names, names[1:]):
+        deltas = [100 * (cfgs[before]["winner_miss"] - cfgs[after]["winner_miss"]) for cfgs in rows.values()
+                  if "error" not in cfgs[before] and "error" not in cfgs[after]]
+        if deltas:
+            lines.append(f"- {after} over {before}: {sum(deltas) / len(deltas):+.3f} points (per workload: "
+                         + ", ".join(f"{x:+.2f}" for x in deltas) + ")")
+    lines += ["", "Winners (500 candidates):", ""]
     for trace, cfgs in rows.items():
-        if "genome" in cfgs["+seeds"]:
-            lines.append(f"- {trace}: `{cfgs['+seeds']['genome']['priority']}`")
+        if "genome" in cfgs["500"]:
+            lines.append(f"- {trace}: `{cfgs['500']['genome']['priority']}`")
     lines += ["", "## Transfer: one heuristic trained on the suite, on held-out workloads", ""]
     if "error" in suite:
         lines.append(f"The suite run failed: {suite['error']}")
@@ -130,13 +162,13 @@ def main() -> None:
                   f"seen by any search above or by selection: {', '.join(held)}. Winner: "
                   f"`{suite['genome']['priority']}`; it beats every ranked baseline on {suite['heldout_wins']} of "
                   f"{suite['heldout_n']} held-out workloads ({suite['wall_s']:.0f} s).", "",
-                  "| workload | split | best baseline (hit ratio) | winner (hit ratio) | ranked baselines beaten |",
+                  "| workload | split | best baseline (miss ratio) | winner (miss ratio) | ranked baselines beaten |",
                   "|---|---|---|---|---|"]
         for split, key, label in (("train", "train", "winner"), ("held-out", "heldout", suite["winner_label"])):
             for r in suite[key]:
                 c = r["candidates"].get(label, {})
-                s = "failed" if c.get("score") is None else f"{c['score']:.4f}"
-                lines.append(f"| {r['workload']} | {split} | {r['best_baseline']} {r['best_baseline_score']:.4f} | "
+                s = "failed" if c.get("score") is None else f"{1 - c['score']:.4f}"
+                lines.append(f"| {r['workload']} | {split} | {r['best_baseline']} {1 - r['best_baseline_score']:.4f} | "
                              f"{s} | {c.get('beaten', 0)}/{c.get('ranked', 0)} |")
     here = Path(__file__).parent
     (here / "synthesis.md").write_text("\n".join(lines) + "\n")

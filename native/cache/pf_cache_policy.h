@@ -24,6 +24,9 @@ struct pf_obj {
   double dfreq;        /* accesses with exponential decay, computed at access time: 1 + the
                           previous value halved every n_objs requests since the previous access
                           (carried through the ghost history); 1 on a first insertion */
+  double sketch;       /* estimated accesses over about the last 10 x cache_size requests, this
+                          one included, from a count-min sketch over every object seen (TinyLFU):
+                          remembers objects the ghost history forgot; at most 255 */
 };
 
 struct pf_ctx {

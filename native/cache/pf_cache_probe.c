@@ -61,6 +61,7 @@ static void sample(struct pf_obj *o, struct pf_ctx *c) {
   if (o->count > 1) o->irr = between(1, fmax(1, o->last_access - o->insert_time));
   else if (o->ghost_gap > 0) o->irr = between(o->ghost_gap, o->insert_time);
   o->dfreq = between(1, o->count + o->ghost_count);
+  o->sketch = between(1, 255);
   c->cache_size = pick(caps, 4);
   c->n_objs = between(0, c->cache_size);
   if (next_rand() % 4) {  /* statistics refreshed (they are 0 before the first refresh) */
@@ -96,17 +97,17 @@ int main(int argc, char **argv) {
     struct pf_ctx c;
     sample(&o, &c);
     pf_probe_calling("priority() on count=%g last_access=%g insert_time=%g size=%g ghost_count=%g ghost_age=%g "
-                     "ghost_gap=%g irr=%g dfreq=%g now=%g n_objs=%g cache_size=%g count_p50=%g count_p90=%g "
+                     "ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g count_p50=%g count_p90=%g "
                      "age_p50=%g age_p90=%g ghost_hits=%g once=%g", o.count, o.last_access, o.insert_time, o.size,
-                     o.ghost_count, o.ghost_age, o.ghost_gap, o.irr, o.dfreq, c.now, c.n_objs, c.cache_size,
+                     o.ghost_count, o.ghost_age, o.ghost_gap, o.irr, o.dfreq, o.sketch, c.now, c.n_objs, c.cache_size,
                      c.count_p50, c.count_p90, c.age_p50, c.age_p90, c.ghost_hits, c.once);
     double a = prio(&o, &c), b = prio(&o, &c);
     if (!isfinite(a)) {
       printf("probe: priority() returned %s for count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
-             "ghost_age=%g ghost_gap=%g irr=%g dfreq=%g now=%g n_objs=%g cache_size=%g once=%g (return a finite "
+             "ghost_age=%g ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g once=%g (return a finite "
              "number: guard divisions with pf_div, logs with pf_log, and bound exponents)\n",
              isnan(a) ? "NaN" : a > 0 ? "+inf" : "-inf", o.count, o.last_access, o.insert_time, o.size, o.ghost_count,
-             o.ghost_age, o.ghost_gap, o.irr, o.dfreq, c.now, c.n_objs, c.cache_size, c.once);
+             o.ghost_age, o.ghost_gap, o.irr, o.dfreq, o.sketch, c.now, c.n_objs, c.cache_size, c.once);
       problems++;
     } else if (memcmp(&a, &b, sizeof a) != 0) {
       printf("probe: priority() is not deterministic: %g then %g for the same inputs\n", a, b);

@@ -72,6 +72,41 @@ static void refresh_stats(pf_state *s) {
 }
 #endif
 
+#if PF_SKETCH
+/* A count-min sketch over every object seen (TinyLFU's frequency sketch): 4 rows of 8-bit
+ * saturating counters, each at least 4 x the records the cache expects wide; an object's
+ * estimate is the least of its 4 counters. Every counter halves each 10 x that many requests,
+ * so old popularity fades while objects long gone from the ghost history are still known. */
+static void sketch_init(pf_state *s, uint32_t guess) {
+  uint64_t w = 1;
+  while (w < 4ull * guess) w <<= 1;
+  s->sketch_mask = w - 1;
+  s->sketch = calloc(4 * w, 1);
+  s->sketch_window = 10ull * guess;
+}
+
+static inline uint64_t pf_mix64(uint64_t z) {  /* splitmix64's finalizer */
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+/* count one access to `id`; its estimate, this access included */
+static inline double sketch_add(pf_state *s, obj_id_t id) {
+  unsigned least = 255;
+  for (uint64_t k = 0; k < 4; k++) {
+    uint8_t *c = &s->sketch[k * (s->sketch_mask + 1) + (pf_mix64((uint64_t)id + (k + 1) * 0x9E3779B97F4A7C15ULL) & s->sketch_mask)];
+    if (*c < 255) (*c)++;
+    if (*c < least) least = *c;
+  }
+  if (++s->sketch_n == s->sketch_window) {
+    s->sketch_n = 0;
+    for (uint64_t i = 0; i < 4 * (s->sketch_mask + 1); i++) s->sketch[i] >>= 1;
+  }
+  return least;
+}
+#endif
+
 static inline void tick(pf_state *s) {
   s->now++;
   s->ctx.now = (double)s->now;

@@ -93,6 +93,9 @@ typedef struct {
   uint64_t misses_window, ghost_hits_window;
   uint64_t rng;
   int64_t capacity;
+  uint8_t *sketch;         /* PF_SKETCH: 4 rows of saturating counters (pf_cache_stats.h) */
+  uint64_t sketch_mask;    /* row width - 1 */
+  uint64_t sketch_window, sketch_n;  /* all counters halve every sketch_window requests */
 } pf_state;
 
 #endif

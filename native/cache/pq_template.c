@@ -25,15 +25,17 @@
  */
 /* PF_FEATURES */
 #ifndef PF_FEATURES
-#define PF_FEATURES 7
+#define PF_FEATURES 15
 #endif
 /* what the generated priority() reads, set by policyforge from its source: 1 ghost history
  * (ghost_count, ghost_age, ghost_gap, ghost_hits, and irr and dfreq, which carry through it),
- * 2 percentiles (*_p50, *_p90), 4 decayed frequency (dfreq: an exp2 per access). Left out, a
- * part costs nothing; the result is the same, as priority() cannot see it. */
+ * 2 percentiles (*_p50, *_p90), 4 decayed frequency (dfreq: an exp2 per access), 8 the frequency
+ * sketch (sketch: four counters per access). Left out, a part costs nothing; the result is the
+ * same, as priority() cannot see it. */
 #define PF_GHOSTS ((PF_FEATURES) & 1)
 #define PF_STATS ((PF_FEATURES) & 2)
 #define PF_DECAY ((PF_FEATURES) & 4)
+#define PF_SKETCH ((PF_FEATURES) & 8)
 
 #include <math.h>
 #include <stdint.h>
@@ -83,6 +85,9 @@ void *cache_init_hook(const common_cache_params_t params) {
   s->ghosts = malloc(guess * sizeof(uint32_t));
   for (uint32_t i = 0; i < guess; i++) s->ghosts[i] = PF_EMPTY;
 #endif
+#if PF_SKETCH
+  sketch_init(s, guess);
+#endif
   s->ctx.cache_size = (double)params.cache_size;
   s->rng = 0x2545F4914F6CDD1DULL;
   for (int k = 0; k < PF_RUNS; k++) s->rhead[k] = s->rtail[k] = PF_NO_NODE;
@@ -92,6 +97,9 @@ void *cache_init_hook(const common_cache_params_t params) {
 void cache_hit_hook(void *data, const request_t *req) {
   pf_state *s = data;
   tick(s);
+#if PF_SKETCH
+  double seen = sketch_add(s, req->obj_id);
+#endif
   uint32_t r = map_get(&s->objects, req->obj_id);
   if (r == PF_EMPTY || s->recs[r].state != PF_CACHED) return;
   pf_rec *x = &s->recs[r];
@@ -104,6 +112,9 @@ void cache_hit_hook(void *data, const request_t *req) {
   x->f.count += 1;
   x->f.last_access = (double)s->now;
   x->f.size = (double)req->obj_size;
+#if PF_SKETCH
+  x->f.sketch = seen;
+#endif
   keyed(s, r);
   x = &s->recs[r];
   /* the new tie is the largest yet: the key went below the node's only if prio did */
@@ -129,6 +140,9 @@ static void free_rec(pf_state *s, uint32_t r) {
 void cache_miss_hook(void *data, const request_t *req) {
   pf_state *s = data;
   tick(s);
+#if PF_SKETCH
+  double seen = sketch_add(s, req->obj_id);  /* every request counts, admitted or not */
+#endif
   s->misses_window++;
   if (req->obj_size > s->capacity) return;  /* libCacheSim does not admit it either */
   if ((s->objects.n + 1) * 2 > s->objects.mask + 1) map_grow(&s->objects);
@@ -165,6 +179,9 @@ void cache_miss_hook(void *data, const request_t *req) {
   x->f.dfreq += 1;
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
+#if PF_SKETCH
+  x->f.sketch = seen;
+#endif
   keyed(s, r);
   pf_push(s, r, 1);
   s->n_cached++;
@@ -285,5 +302,6 @@ void cache_free_hook(void *data) {
   free(s->free_list);
   free(s->objects.slots);
   free(s->ghosts);
+  free(s->sketch);
   free(s);
 }

@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 from . import tasks
-from .search import generators
-from .search.controller import Controller, DiskFull, RunConfig, disk_error
+from .search.controller import Controller, DiskFull, RunConfig, disk_error, make_generator
 from .search.database import RunLock, Store, StoreError
 from .search.executor import ExecutorError, check_address
 from .search.report import gap_text
@@ -117,10 +116,11 @@ def _print_table(summary: dict) -> None:
 
 # options of `run` that a resumed run takes from its store (it continues the same search)
 FIXED_ON_RESUME = ("generator", "model", "price", "replay", "candidates_per_round", "seed", "budget_usd",
-                   "repairs", "islands", "option", "out", "model_choice", "suite")
+                   "repairs", "islands", "option", "out", "model_choice", "suite", "elites", "refine")
 # the defaults of the search's numbers are RunConfig's: one place
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)
-            if f.name in ("rounds", "candidates_per_round", "workers", "seed", "repairs", "islands")}
+            if f.name in ("rounds", "candidates_per_round", "workers", "seed", "repairs", "islands", "elites",
+                          "refine")}
 
 
 def _stored_config(run: Path) -> RunConfig:
@@ -194,7 +194,8 @@ def _stored_anything(out: Path) -> bool:
 def cmd_run(a: argparse.Namespace) -> int:
     if a.resume:
         out = Path(a.resume)
-        given = [k for k in FIXED_ON_RESUME if getattr(a, k) not in (None, [], False)]
+        given = [k for k in FIXED_ON_RESUME if getattr(a, k) is not None and getattr(a, k) is not False
+                 and getattr(a, k) != []]          # (--elites 0 is given, though 0 == False)
         if given:
             raise UsageError(f"--resume continues the stored run as it was configured; "
                              f"drop --{given[0].replace('_', '-')}")
@@ -233,8 +234,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             raise UsageError("--executor ray needs Ray: pip install 'policyforge[ray]'") from None
         if cfg.ray_address:
             check_address(cfg.ray_address)      # before anything is created
-    generator = generators.make(cfg.generator, models=cfg.models, budget_usd=cfg.budget_usd,
-                                prices=cfg.prices, replay_file=cfg.replay_file)
+    generator = make_generator(cfg)
     made = _created_dirs(out)
     out.mkdir(parents=True, exist_ok=True)
     had_lock_file = (out / RunLock.NAME).exists()
@@ -509,6 +509,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--budget-usd", type=_arg(float, above=0))
     r.add_argument("--repairs", type=_arg(int, min=0), help=f"repair attempts after a failed check (default {DEFAULTS['repairs']})")
     r.add_argument("--islands", type=_arg(int, min=1), help=f"default {DEFAULTS['islands']}")
+    r.add_argument("--elites", type=_arg(int, min=0), help="parents per proposal drawn from the MAP-Elites "
+                   f"archive of behaviour cells (0: off; default {DEFAULTS['elites']})")
+    r.add_argument("--refine", type=_arg(float, min=0, max=1), help="offline generator: share of proposals "
+                   f"that refine the best parent's constants (0: off; default {DEFAULTS['refine']})")
     r.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="task option (see `policyforge tasks`)")
     r.add_argument("--out", metavar="DIR", help="run directory (default runs/TASK-DATE)")
     r.add_argument("--resume", metavar="RUN", help="continue a stopped run (--rounds and --workers may change)")

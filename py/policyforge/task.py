@@ -234,6 +234,17 @@ class Task(ABC):
     def shown(self, score: float) -> float:
         return score
 
+    def behaviour(self, genome: dict[str, str]) -> str:
+        """A candidate's niche for the MAP-Elites archive of the offline search
+        (search/selector.py): by default the set of features its expressions read. Tasks with
+        many features group them (cache: recency, frequency, ghost, reuse gap, statistics), so
+        that the archive has tens of cells, not one per candidate."""
+        from .search import expr
+        used: set[str] = set()
+        for text in genome.values():
+            used |= expr.variables(expr.parse(text))
+        return "+".join(sorted(used)) or "constant"
+
     def ray_resources(self) -> dict[str, Any]:
         """What a node must have to check and evaluate this task's candidates, as Ray
         resources for `--executor ray`: num_cpus (default 1), num_gpus, and custom resources

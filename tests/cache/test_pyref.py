@@ -19,6 +19,9 @@ CASES = {
         lambda o, c: o.last_access + c.cache_size * pyref.pf_log(o.dfreq),
     "obj->last_access + (obj->count > 1 ? ctx->cache_size * (1.0 - ctx->once) : 0.0)":
         lambda o, c: o.last_access + (c.cache_size * (1.0 - c.once) if o.count > 1 else 0.0),
+    # the frequency sketch: its hash, saturation and halving (every 10 x the cache's records)
+    "obj->last_access + (obj->sketch > 1.5 ? 4.0 * ctx->cache_size : 0.0) + obj->sketch":
+        lambda o, c: o.last_access + (4.0 * c.cache_size if o.sketch > 1.5 else 0.0) + o.sketch,
 }
 
 
@@ -36,7 +39,7 @@ def test_python_template_evicts_like_the_c_template(cloudphysics, tmp_path, body
         native = task._simulate(task.trace, task.plugin_args(c), sizes=[size])
         reader = lcs.TraceReader(str(task.trace.path), lcs.TraceType.ORACLE_GENERAL_TRACE,
                                  lcs.ReaderInitParam(ignore_obj_size=True))
-        cache = pyref.plugin_cache(CASES[body], size, hashpower=task._hashpower([size]))
+        cache = pyref.plugin_cache(CASES[body], size, hashpower=task._hashpower([size]), sketch="sketch" in body)
         miss_ratio, _ = cache.process_trace(reader)
         r = native["results"][0]
         assert round(miss_ratio * r["n_req"]) == r["n_miss"], size

@@ -1,6 +1,7 @@
 """The template's fast paths change speed, never which object is evicted.
 
-- PF_FEATURES: ghost history and percentiles are compiled in only when priority() reads them;
+- PF_FEATURES: ghost history, percentiles, decayed frequency and the sketch are compiled in only
+  when priority() reads them;
   compiling them in anyway gives the same misses.
 - lazy increase-key with a priority that goes down on hits (MRU, an oscillating one): the
   heap keeps garbage nodes and compacts them; the result must equal the one with ties
@@ -29,6 +30,8 @@ def test_feature_flags_follow_the_fields_read(cloudphysics, tmp_path):
     assert feature_flags(cloudphysics, P.format("ctx->ghost_hits * obj->count"), tmp_path) == 1
     assert feature_flags(cloudphysics, P.format("obj->count - ctx->count_p90"), tmp_path) == 2
     assert feature_flags(cloudphysics, P.format("obj->ghost_age + ctx->age_p50"), tmp_path) == 3
+    assert feature_flags(cloudphysics, P.format("obj->last_access + obj->sketch"), tmp_path) == 8
+    assert feature_flags(cloudphysics, P.format("obj->dfreq"), tmp_path) == 5
 
 
 def _build(task, source, tmp_path, name, defines=()):
@@ -55,7 +58,8 @@ def test_left_out_features_change_nothing(cloudphysics, tmp_path, body):
     src = P.format(body)
     assert feature_flags(cloudphysics, src, tmp_path) == 0
     lean = _misses(cloudphysics, src, tmp_path, "lean")
-    full = _misses(cloudphysics, src.replace("return", "return 0.0 * obj->ghost_count * ctx->count_p50 +"),
+    full = _misses(cloudphysics, src.replace("return", "return 0.0 * obj->ghost_count * ctx->count_p50 * obj->sketch "
+                                                       "* obj->dfreq +"),
                    tmp_path, "full")
     assert lean == full
 

@@ -56,6 +56,8 @@ class RunConfig:
     repairs: int = 3
     islands: int = 2
     top_k: int = 4
+    elites: int = 2                   # parents per proposal from the MAP-Elites archive (selector.py)
+    refine: float = 0.15              # offline: share of proposals refining the best's constants
     replay_file: str | None = None
     prices: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     model_choice: str = "weights"     # weights | ucb (learned improvement per dollar, search/models.py)
@@ -70,9 +72,18 @@ class RunConfig:
     def from_json(cls, d: dict) -> "RunConfig":
         d = dict(d)
         d["models"] = [tuple(m) for m in d.get("models", [])]
+        # a run stored before the archive and the refinement existed continues without them
+        d.setdefault("elites", 0)
+        d.setdefault("refine", 0.0)
         d["prices"] = {k: tuple(v) for k, v in d.get("prices", {}).items()}
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def make_generator(config: RunConfig) -> Generator:
+    """The run's generator, as its configuration says (GeneratorError: it cannot be made)."""
+    return generators.make(config.generator, models=config.models, budget_usd=config.budget_usd,
+                           prices=config.prices, replay_file=config.replay_file, refine=config.refine)
 
 
 class DiskFull(Exception):
@@ -126,10 +137,9 @@ class Controller:
         if not self.resumed:
             self.store.set_meta("config", config.to_json())
             self.store.set_meta("created", time.time())
-        self.generator = generator or generators.make(
-            config.generator, models=config.models, budget_usd=config.budget_usd,
-            prices=config.prices, replay_file=config.replay_file)
-        self.selector = IslandSelector(islands=config.islands, top_k=config.top_k)
+        self.generator = generator or make_generator(config)
+        self.selector = IslandSelector(islands=config.islands, top_k=config.top_k, elites=config.elites,
+                                       behaviour=self.task.behaviour)
         self.shared = self.out / "shared"
         self.quiet = quiet
         self.stop_reason = ""

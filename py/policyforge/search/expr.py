@@ -145,6 +145,13 @@ def size(tree: Tree) -> int:
     return 1 + sum(size(c) for c in tree[1:]) if isinstance(tree, tuple) else 1
 
 
+def variables(tree: Tree) -> set[str]:
+    """The features a tree reads."""
+    if isinstance(tree, tuple):
+        return set().union(*(variables(c) for c in tree[1:]))
+    return {tree} if isinstance(tree, str) else set()
+
+
 def _paths(tree: Tree, prefix=()):
     yield prefix
     if isinstance(tree, tuple):
@@ -185,13 +192,19 @@ def random_tree(hole: Hole, rng: random.Random, depth: int = 3) -> Tree:
 
 
 def mutate(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
-    """One of: replace a subtree, perturb a constant, swap an operator, wrap in an op."""
+    """One of: replace a subtree, perturb a constant, swap a feature or an operator for
+    another, wrap in an op."""
     for _ in range(20):
         paths = list(_paths(tree))
         path = rng.choice(paths)
         node = _get(tree, path)
         kind = rng.random()
-        if isinstance(node, (int, float)) and kind < 0.6:
+        if isinstance(node, str) and kind < 0.5:     # point mutation: another feature
+            others = sorted(set(hole.variables) - {node})
+            if not others:
+                continue
+            new = rng.choice(others)
+        elif isinstance(node, (int, float)) and kind < 0.6:
             factor = rng.choice((0.5, 0.8, 1.25, 2.0))
             new = max(1, int(round(node * factor))) if hole.integer else float(node) * factor
         elif isinstance(node, tuple) and kind < 0.4:
@@ -226,6 +239,25 @@ def tune(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
     else:
         new = float(f"{scaled:.3g}")
     out = _put(tree, path, new)
+    return out if out != tree else mutate(hole, tree, rng)
+
+
+def refine(hole: Hole, tree: Tree, rng: random.Random, sigma: float = 0.2) -> Tree:
+    """Local search over the constants of a good tree: scale one constant (or, one time in
+    three, every constant) by a small log-normal factor. `tune` makes coarse jumps (sigma 1)
+    to find a constant's order of magnitude; this makes the fine steps that follow, a
+    stochastic coordinate search when it is applied to the best tree round after round."""
+    consts = [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not
+              (len(p) and _get(tree, p[:-1])[0] == "shr")]
+    if not consts:
+        return mutate(hole, tree, rng)
+    chosen = consts if len(consts) > 1 and rng.random() < 1 / 3 else [rng.choice(consts)]
+    out = tree
+    for path in chosen:
+        value = _get(out, path)
+        scaled = value * math.exp(rng.gauss(0, sigma)) if value else rng.choice((-1, 1)) * 0.1
+        new = max(1, int(round(scaled))) if hole.integer else float(f"{scaled:.4g}")
+        out = _put(out, path, new)
     return out if out != tree else mutate(hole, tree, rng)
 
 

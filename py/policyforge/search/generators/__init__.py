@@ -9,7 +9,7 @@ from .base import Generator, GeneratorError, GeneratorStop
 def make(kind: str, **kw) -> Generator:
     if kind == "offline":
         from .offline import OfflineGenerator
-        return OfflineGenerator()
+        return OfflineGenerator(refine=kw.get("refine", 0.0))
     if kind == "openai":
         from .openai_chat import OpenAIGenerator
         return OpenAIGenerator(models=kw.get("models") or [], budget_usd=kw.get("budget_usd"),

@@ -2,7 +2,9 @@
 
 No network. Each candidate is a genome {hole: expression tree}; new ones come from the
 parents (best first, from the selector) by subtree mutation, crossover between two
-parents, tuning of one constant, or a fresh random subtree. Seeds are the task's hand-written
+parents, tuning of one constant, or a fresh random subtree; a share `refine` of the proposals
+refines the constants of the best parent in small steps instead (expr.refine: a local search
+that runs alongside the global one). Seeds are the task's hand-written
 policies. Source is rendered by Task.render(), so it always satisfies the template's rules;
 a failed check (rare: e.g. a probe finding a non-deterministic result) is "repaired" by
 mutating again.
@@ -22,6 +24,9 @@ from .base import Generator
 class OfflineGenerator(Generator):
     name = "offline"
 
+    def __init__(self, refine: float = 0.0):
+        self.refine = refine
+
     def _genomes(self, task: Task, parents: list[Parent]) -> list[dict[str, expr.Tree]]:
         hole_names = [h.name for h in task.holes()]
         out = []
@@ -34,6 +39,11 @@ class OfflineGenerator(Generator):
 
     def _child(self, task: Task, pool: list[dict], rng: random.Random) -> tuple[dict, str]:
         holes = task.holes()
+        if self.refine and rng.random() < self.refine:   # (no draw at 0: older runs replay alike)
+            hole = rng.choice(holes)
+            child = dict(pool[0])
+            child[hole.name] = expr.refine(hole, pool[0][hole.name], rng)
+            return child, "refine"
         # Rank-biased choice: better parents are picked more often.
         weights = [1.0 / (i + 1) for i in range(len(pool))]
         a = rng.choices(pool, weights)[0]

@@ -36,9 +36,45 @@ def pf_log(a: float) -> float:
 pf_min, pf_max = min, max
 
 
+M64 = (1 << 64) - 1
+
+
+def mix64(z: int) -> int:
+    """splitmix64's finalizer, as the C template's pf_mix64."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+class Sketch:
+    """The C template's count-min sketch (pf_cache_stats.h): 4 rows of 8-bit saturating
+    counters, each a power of two at least 4 x `guess` wide, halved every 10 x `guess` adds."""
+
+    def __init__(self, guess: int) -> None:
+        w = 1
+        while w < 4 * guess:
+            w <<= 1
+        self.mask, self.width = w - 1, w
+        self.cells = bytearray(4 * w)
+        self.window, self.n = 10 * guess, 0
+
+    def add(self, obj_id: int) -> float:
+        least = 255
+        for k in range(4):
+            i = k * self.width + (mix64((obj_id + (k + 1) * 0x9E3779B97F4A7C15) & M64) & self.mask)
+            if self.cells[i] < 255:
+                self.cells[i] += 1
+            least = min(least, self.cells[i])
+        self.n += 1
+        if self.n == self.window:
+            self.n = 0
+            self.cells = bytearray(c >> 1 for c in self.cells)
+        return float(least)
+
+
 class Obj:
     __slots__ = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap",
-                 "irr", "dfreq", "prio", "tie", "nprio", "ntie")
+                 "irr", "dfreq", "sketch", "prio", "tie", "nprio", "ntie")
 
 
 class Ctx:
@@ -55,7 +91,7 @@ class PyTemplate:
     """The template's state and its five hooks."""
 
     def __init__(self, priority: Callable[[Obj, Ctx], float], cache_size: int,
-                 ghosts: bool = True, stats: bool = True) -> None:
+                 ghosts: bool = True, stats: bool = True, sketch: bool = False) -> None:
         self.priority = priority
         self.objs: dict[int, Obj] = {}
         self.heap: list[tuple[float, int, int]] = []   # (prio, tie, obj_id); stale/garbage allowed
@@ -63,7 +99,9 @@ class PyTemplate:
         # comes back keeps its slot until the ring wraps)
         # id -> count, age, evicted, slot, last access, dfreq
         self.ghosts: dict[int, tuple[float, float, float, int, float, float]] = {}
-        self.ring: list[int | None] = [None] * (cache_size + 16 if cache_size < (1 << 20) else 1 << 20)
+        guess = cache_size + 16 if cache_size < (1 << 20) else 1 << 20
+        self.ring: list[int | None] = [None] * guess
+        self.sketch = Sketch(guess) if sketch else None
         self.head = 0
         self.keep_ghosts, self.keep_stats = ghosts, stats
         self.ctx = Ctx(cache_size)
@@ -112,6 +150,7 @@ class PyTemplate:
     # ---- hooks ---------------------------------------------------------------------
     def hit(self, req) -> None:
         self._tick()
+        seen = self.sketch.add(req.obj_id) if self.sketch else 0.0
         o = self.objs.get(req.obj_id)
         if o is None:
             return
@@ -122,12 +161,14 @@ class PyTemplate:
         o.count += 1
         o.last_access = float(self.now)
         o.size = float(req.obj_size)
+        o.sketch = seen
         self._key(o)
         if o.prio < o.nprio:
             self._push(req.obj_id, o)
 
     def miss(self, req) -> None:
         self._tick()
+        seen = self.sketch.add(req.obj_id) if self.sketch else 0.0
         self.misses += 1
         if req.obj_size > self.capacity:
             return
@@ -137,6 +178,7 @@ class PyTemplate:
         o.size = float(req.obj_size)
         o.ghost_count = o.ghost_age = o.ghost_gap = o.irr = 0.0
         o.dfreq = 1.0
+        o.sketch = seen
         g = self.ghosts.pop(req.obj_id, None) if self.keep_ghosts else None
         if g is not None:
             o.ghost_count, o.ghost_age, o.ghost_gap = g[0], g[1], self.now - g[2]
@@ -196,13 +238,13 @@ class PyTemplate:
 
 
 def plugin_cache(priority: Callable[[Obj, Ctx], float], cache_size: int, hashpower: int = 20,
-                 ghosts: bool = True, stats: bool = True):
+                 ghosts: bool = True, stats: bool = True, sketch: bool = False):
     """A libcachesim.PluginCache running `priority` in the Python template."""
     import libcachesim as lcs
 
     return lcs.PluginCache(
         cache_size,
-        lambda params: PyTemplate(priority, cache_size, ghosts, stats),
+        lambda params: PyTemplate(priority, cache_size, ghosts, stats, sketch),
         lambda t, req: t.hit(req),
         lambda t, req: t.miss(req),
         lambda t, req: t.evict(req),

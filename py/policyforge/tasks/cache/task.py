@@ -43,7 +43,7 @@ def TEMPLATE() -> Template:
 FEATURES_MARK = "/* PF_FEATURES */"
 POLICY_HEADER = "pf_cache_policy.h"
 OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap", "irr",
-              "dfreq")
+              "dfreq", "sketch")
 CTX_FIELDS = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
               "size_p90", "ghost_hits", "once")
 PRIORITY_DOC = (
@@ -69,6 +69,9 @@ CACHE_FIELDS = {
     "pf_obj.dfreq": "accesses with exponential decay, computed at this access: 1 + its previous value "
                     "halved every n_objs requests since the previous access (kept through the ghost "
                     "history); 1 on a first insertion. Frequency that forgets old popularity",
+    "pf_obj.sketch": "estimated accesses over about the last 10 x cache_size requests, this one included, from "
+                     "a count-min sketch over every object seen (TinyLFU's): unlike count and dfreq it remembers "
+                     "objects long after the ghost history forgot them; 1 to 255, may overestimate",
     "pf_ctx.now": "the current virtual time (requests so far)",
     "pf_ctx.n_objs": "objects in the cache, not counting this one (0 at the first insertion)",
     "pf_ctx.cache_size": "capacity, in objects (or bytes when sizes count)",
@@ -99,13 +102,15 @@ CFLAGS = ["-O2", "-Wall", "-Werror", "-fPIC"]
 def feature_flags(reads: dict[str, set[str]]) -> int:
     """PF_FEATURES for the template from the fields priority() reads (the checker's list):
     1 = ghost history (irr and dfreq carry through it), 2 = percentile statistics, 4 = decayed
-    frequency."""
+    frequency, 8 = the frequency sketch."""
     fields = reads.get("pf_obj", set()) | reads.get("pf_ctx", set())
     flags = 0
     if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits", "irr", "dfreq"}:
         flags |= 1
     if "dfreq" in fields:
         flags |= 4
+    if "sketch" in fields:
+        flags |= 8
     if any(f.endswith(("_p50", "_p90")) for f in fields):
         flags |= 2
     return flags
@@ -131,9 +136,9 @@ FEATURES = {
     "count_p50": "ctx->count_p50", "count_p90": "ctx->count_p90",
     "age_p50": "ctx->age_p50", "age_p90": "ctx->age_p90",
     "size_p50": "ctx->size_p50", "size_p90": "ctx->size_p90", "ghost_hits": "ctx->ghost_hits",
-    "irr": "obj->irr", "dfreq": "obj->dfreq", "once": "ctx->once",
+    "irr": "obj->irr", "dfreq": "obj->dfreq", "once": "ctx->once", "sketch": "obj->sketch",
 }
-NEW_FEATURES = ("irr", "dfreq", "once")     # -o vocabulary=classic leaves them out (ablations)
+NEW_FEATURES = ("irr", "dfreq", "once", "sketch")   # -o vocabulary=classic leaves them out (ablations)
 
 
 
@@ -197,7 +202,7 @@ class CacheTask(Task):
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
         Option("seeds", "", "comma list of seed policies to start from (default all: lru, lfu, fifo, two-class, "
-                            "lirs-like, lrfu-like)"),
+                            "lirs-like, lrfu-like, tinylfu-like)"),
         Option("vocabulary", "all", "features the offline generator builds from: all, or classic (without "
                                     "irr, dfreq and once; for ablations)"),
         Option("check_trace", True, "refuse a trace that does not look like one (timestamps mostly "
@@ -247,6 +252,18 @@ class CacheTask(Task):
                          features, doc=PRIORITY_DOC,
                          constants=(0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5))]
 
+    # the behaviour cells of the offline search's archive: which kinds of knowledge a priority uses
+    FEATURE_GROUPS = {"recency": ("last_access", "now", "age", "insert_time"),
+                      "frequency": ("count", "freq", "dfreq", "sketch"),
+                      "ghost": ("ghost_count", "ghost_age", "ghost_gap", "ghost_hits"),
+                      "reuse": ("irr",),
+                      "statistics": ("n_objs", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
+                                     "size_p90", "once", "size")}
+
+    def behaviour(self, genome: dict[str, str]) -> str:
+        used = set(super().behaviour(genome).split("+"))
+        return "+".join(g for g, names in self.FEATURE_GROUPS.items() if used & set(names)) or "constant"
+
     def describe(self) -> str:
         sizes = "bytes" if self.opts["byte_miss"] else "objects (sizes are ignored: every object counts 1)"
         return ("A cache holds a fixed number of " + sizes + ". The template (inside libCacheSim) keeps the "
@@ -261,13 +278,15 @@ class CacheTask(Task):
         # the classic policies, inside the template: LRU, LFU, FIFO; a two-class LRU whose
         # protected class is what was used twice or came back from the ghost history (the idea
         # of S3-FIFO, 2Q, ARC); LIRS's ordering by the last inter-reference gap; recency plus a
-        # decayed frequency (LRFU-like)
+        # decayed frequency (LRFU-like); the two classes again, split by the long-memory frequency
+        # sketch instead of the ghost history (TinyLFU's admission test, expressed as a priority)
         seeds = [Seed("lru", {"priority": "last_access"}),
                  Seed("lfu", {"priority": "count"}),
                  Seed("fifo", {"priority": "insert_time"}),
                  Seed("two-class", {"priority": "(add last_access (ifgt freq 1.5 (mul 4.0 cache_size) 0.0))"}),
                  Seed("lirs-like", {"priority": "(sub last_access (ifgt irr 0.0 irr (mul 2.0 cache_size)))"}),
-                 Seed("lrfu-like", {"priority": "(add last_access (mul (mul 4.0 cache_size) (log dfreq)))"})]
+                 Seed("lrfu-like", {"priority": "(add last_access (mul (mul 4.0 cache_size) (log dfreq)))"}),
+                 Seed("tinylfu-like", {"priority": "(add last_access (ifgt sketch 1.5 (mul 4.0 cache_size) 0.0))"})]
         chosen = [s.strip() for s in self.opts["seeds"].split(",") if s.strip()]
         if not chosen:
             return seeds
