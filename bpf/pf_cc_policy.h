@@ -82,6 +82,15 @@ static __always_inline const struct pf_cc_window *pf_window(const struct pf_cc_h
 #define PF_POLICY_LINKAGE static __always_inline
 #endif
 PF_POLICY_LINKAGE s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h);
+/*
+ * Two optional outputs, called on every ACK after policy_cong_control():
+ *   s64 policy_ssthresh(s, h)      > 0: ssthresh to set now, packets; <= 0: the template's rule
+ *   s64 policy_pacing_rate(s, h)   > 0: pacing rate, packets per second; <= 0: the template's rule
+ * A C file cannot declare a static function it does not define, so their declarations are not
+ * here: policyforge writes `#define PF_HAS_SSTHRESH` / `PF_HAS_PACING` and the declaration
+ * (PF_POLICY_LINKAGE s64 policy_ssthresh(...);) above a policy that defines one.
+ */
+#define PF_MAX_PACE_PPS 100000000LL   /* pacing rates are capped here (about 1.2 Tbit/s at 1500 B) */
 
 #ifndef PF_POLICY_ONLY
 static __always_inline void pf_close_window(struct pf_cc_store *st, s64 now_us)

@@ -4,7 +4,8 @@
  * policy_cong_control() as the eBPF template (bpf/pf_cc.bpf.c), the same history
  * bookkeeping (bpf/pf_cc_policy.h), registered with tcp_register_congestion_control().
  * Per-connection history lives in a kzalloc'ed pf_cc_store whose pointer sits in
- * icsk_ca_priv (too small for the store itself).
+ * icsk_ca_priv (too small for the store itself). The optional policy_ssthresh() and
+ * policy_pacing_rate() work as in the BPF template (policy.inc defines PF_HAS_* for them).
  *
  * Build against any kernel's headers: make -C kmod KDIR=/lib/modules/$(uname -r)/build \
  *   POLICY=path/to/policy.c NAME=pf_reno   (see kmod/README.md). Load only inside the VM.
@@ -34,6 +35,9 @@ static void pf_init(struct sock *sk)
 	struct pf_priv *p = inet_csk_ca(sk);
 
 	p->st = kzalloc(sizeof(*p->st), GFP_ATOMIC);
+#ifdef PF_HAS_PACING
+	cmpxchg(&sk->sk_pacing_status, SK_PACING_NONE, SK_PACING_NEEDED);
+#endif
 }
 
 static void pf_release(struct sock *sk)
@@ -50,7 +54,7 @@ static void pf_cong_control_common(struct sock *sk, const struct rate_sample *rs
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct pf_cc_store *st = ((struct pf_priv *)inet_csk_ca(sk))->st;
 	struct pf_cc_state s = {};
-	s64 next;
+	s64 next, ssth = 0, pace = 0;
 
 	if (!st)
 		return;
@@ -58,12 +62,25 @@ static void pf_cong_control_common(struct sock *sk, const struct rate_sample *rs
 
 	next = policy_cong_control(&s, &st->h);
 	next = clamp_t(s64, next, 2, s.cwnd_clamp);
-	if (s.new_loss) {
+#ifdef PF_HAS_SSTHRESH
+	ssth = policy_ssthresh(&s, &st->h);
+#endif
+#ifdef PF_HAS_PACING
+	pace = policy_pacing_rate(&s, &st->h);
+#endif
+	if (s.new_loss)
 		st->reduced = 1;
+	/* as in the BPF template: the policy's ssthresh when it gives one, else the new cwnd on a new loss */
+	if (ssth > 0)
+		tp->snd_ssthresh = clamp_t(s64, ssth, 2, s.cwnd_clamp);
+	else if (s.new_loss)
 		tp->snd_ssthresh = next;
-	}
 	tcp_snd_cwnd_set(tp, next);
-	if (s.srtt_us > 0) {
+	if (pace > 0) {
+		u64 rate = (u64)min_t(s64, pace, PF_MAX_PACE_PPS) * s.mss;
+
+		WRITE_ONCE(sk->sk_pacing_rate, min_t(u64, rate, READ_ONCE(sk->sk_max_pacing_rate)));
+	} else if (s.srtt_us > 0) {
 		u64 rate_bps = div64_u64((u64)next * s.mss * USEC_PER_SEC, s.srtt_us);
 
 		rate_bps = next < tp->snd_ssthresh ? rate_bps * 2 : div64_u64(rate_bps * 6, 5);

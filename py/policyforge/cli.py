@@ -25,7 +25,7 @@ from . import tasks
 from .search.controller import Controller, DiskFull, RunConfig, disk_error, make_generator
 from .search.database import RunLock, Store, StoreError
 from .search.executor import ExecutorError, check_address
-from .search.report import gap_text
+from .search.report import gap_text, margin_text
 from .search.generators import GeneratorError
 from .search.suite import Suite, load_suite, suite_from_options
 from .task import TaskError, number
@@ -102,6 +102,8 @@ def _print_table(summary: dict) -> None:
               + (" (all)" if summary["beats_all"] else "") + (" on the suite score" if suite else ""))
         if summary.get("gap"):
             print(f"winner {gap_text(summary['gap'])}")
+        if summary.get("margin"):
+            print(f"winner {margin_text(summary['margin'])}")
     if suite:
         for r in suite["train"]:
             c = r["candidates"].get("winner", {})

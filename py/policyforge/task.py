@@ -227,6 +227,11 @@ class Task(ABC):
         """One policy on every workload in `traces_dir` (tasks with supports_transfer)."""
         raise TaskError(f"task {self.name} does not evaluate across --traces")
 
+    #: the trade-off a reader should see besides the score, as two metric names and their labels
+    #: (x, y, x label, y label): the report plots every scheme in that plane (cc: p95 delay and
+    #: throughput). None: no such plot.
+    tradeoff: tuple[str, str, str, str] | None = None
+
     #: how people read a score (the engine always maximizes `score`): a label and a transform,
     #: e.g. the cache task's score is the hit ratio and its field speaks of miss ratio
     shown_label: str = ""

@@ -111,6 +111,10 @@ def test_the_template_clamps_cwnd_to_at_least_two(task, tmp_path):
 @pytest.mark.parametrize("opts, message", [
     ({"score": "speed"}, "unknown score 'speed'"),
     ({"seeds": "reno,vegas"}, "unknown seeds 'reno,vegas'"),
+    ({"seeds": "rate"}, "the rate seed sets the pacing rate: add -o outputs=cwnd,pacing"),
+    ({"outputs": "pacing"}, "bad outputs 'pacing'"),
+    ({"outputs": "cwnd,rate"}, "bad outputs 'cwnd,rate'"),
+    ({"windows": "0"}, "must be at least 1"),
 ])
 def test_bad_options_are_one_line_errors(opts, message):
     with pytest.raises(TaskError, match=message):
@@ -125,3 +129,90 @@ def test_a_missing_trace_is_a_task_error(tmp_path):
 def test_seeds_option_picks_the_starting_policies():
     assert [s.name for s in TASK_CLASS(seeds="reno").seeds()] == ["reno"]
     assert [s.name for s in TASK_CLASS().seeds()] == ["reno", "delay"]
+    both = TASK_CLASS(outputs="cwnd,pacing,ssthresh")
+    assert [s.name for s in both.seeds()] == ["reno", "delay", "rate"]
+    assert [h.name for h in both.holes()] == ["policy_cong_control", "policy_ssthresh", "policy_pacing_rate"]
+    assert all(set(s.genome) == {h.name for h in both.holes()} for s in both.seeds())
+
+
+def fn(name: str, *lines: str) -> str:
+    return (f"s64 {name}(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{{\n"
+            + "".join(f"    {ln}\n" for ln in lines) + "}\n")
+
+
+def test_the_policy_sets_ssthresh_when_it_defines_policy_ssthresh(task, tmp_path):
+    """Slow start below ssthresh, hold above it: with policy_ssthresh() returning 23 the window
+    stops at 23 packets, which the template's own rule (no loss here: ssthresh stays huge)
+    would never do."""
+    grow = body("return s->cwnd < s->ssthresh ? s->cwnd + s->acked : s->cwnd;")
+    check = task.check(grow + fn("policy_ssthresh", "return 23;"), tmp_path / "ss")
+    assert check.ok, check.feedback
+    assert "#define PF_HAS_SSTHRESH 1" in check.checked_source and "PF_HAS_PACING" not in check.checked_source
+    ev = task.evaluate(check, tmp_path / "ss")
+    assert ev.ok, ev.reason
+    last = ev.metrics["cwnd_series"][-3:]
+    assert all(c % 23 == 0 and 1200 <= c // 23 <= 1460 for c in last), ev.metrics["cwnd_series"]
+
+
+def test_the_policy_paces_the_flow_when_it_defines_policy_pacing_rate(task, tmp_path):
+    """A huge window paced at 500 packets per second (6 Mbit/s of 1448-byte packets) on a
+    24 Mbit/s link: the throughput is the pacing rate's, and the default rule would fill the link."""
+    check = task.check(body("return 1000;") + fn("policy_pacing_rate", "return 500;"), tmp_path / "pace")
+    assert check.ok, check.feedback
+    ev = task.evaluate(check, tmp_path / "pace")
+    assert ev.ok, ev.reason
+    assert 4.5 < ev.metrics["throughput_mbps"] < 6.5, ev.metrics
+
+
+def test_optional_outputs_are_checked_like_the_policy(task, tmp_path):
+    out = task.check(body("return s->cwnd;") + fn("policy_pacing_rate", "return s->rate_pps * 0.5;"), tmp_path / "f")
+    assert out.stage == "static" and "policy.c:7: floating-point literals are not allowed" in out.feedback, out.feedback
+    out = task.check(body("return s->cwnd;") + fn("policy_ssthresh", "return 2;") + fn("policy_ssthresh", "return 3;"),
+                     tmp_path / "twice")
+    assert out.stage == "static" and "policy_ssthresh() is defined twice" in out.feedback, out.feedback
+    # the prompt says which are optional and what each does
+    from policyforge.checking import rules_text
+    from policyforge.tasks.cc.task import GRAMMAR
+    text = rules_text(GRAMMAR)
+    assert "policy_pacing_rate(const struct pf_cc_state *s, const struct pf_cc_history *h)   (optional)" in text
+    assert "packets per second" in text and "slow-start threshold" in text
+
+
+def test_the_rate_seed_and_history_window_features_pass_the_verifier_and_fill_the_link(tmp_path):
+    """The BBR-like seed (a window of two BDPs, paced at 1.25 x the recent highest delivery
+    rate) through the real verifier and one flow; the offline vocabulary's history-window
+    features compile and verify too."""
+    t = TASK_CLASS(duration_s=3.0, outputs="cwnd,pacing")
+    t.prepare(tmp_path / "shared")
+    rate = next(s for s in t.seeds() if s.name == "rate")
+    check = t.check(t.render(rate.genome), tmp_path / "rate")
+    assert check.ok, check.feedback
+    ev = t.evaluate(check, tmp_path / "rate")
+    assert ev.ok and ev.metrics["utilization"] > 0.7, (ev.reason, ev.metrics)
+    trend = {"policy_cong_control": "(ifgt rtt_w0 (add rtt_w3 (shr rtt_w3 3)) (max 2 (sub cwnd ai_inc)) "
+                                    "(add cwnd (max ai_inc lost_w0)))",
+             "policy_pacing_rate": "(max rate_w0 rate_w3)"}
+    out = t.check(t.render(trend), tmp_path / "trend")
+    assert out.ok, out.feedback
+
+
+def test_windows_are_the_same_for_every_task_of_a_seed_and_differ_across_seeds(tmp_path):
+    def traces(seed, where):
+        t = TASK_CLASS(trace="cell:seed=2,seconds=40", windows=3, window_seed=seed)
+        t.prepare(tmp_path / where)
+        return [open(w.trace).read() for w in t.windows]
+    a, b, c = traces(1, "a"), traces(1, "b"), traces(2, "c")
+    assert a == b and a != c and len(set(a)) == 3
+    fixed = TASK_CLASS(windows=2)
+    fixed.prepare(tmp_path / "fixed")
+    assert [w.trace for w in fixed.windows] == [None, None]          # a fixed link: repeats
+
+
+@pytest.mark.parametrize("trace, message", [
+    ("cell:speed=3", "cellular trace: unknown parameter 'speed'"),
+    ("cell:mean=fast", "cellular trace: mean='fast' is not a number"),
+    ("cell:mean=30", "cellular trace: need 0 < low <= mean <= high"),
+])
+def test_bad_cellular_specs_are_one_line(tmp_path, trace, message):
+    with pytest.raises(TaskError, match=message):
+        TASK_CLASS(trace=trace).prepare(tmp_path)

@@ -54,6 +54,23 @@ def test_a_run_on_a_late_link_is_repeated_and_never_scored(tmp_path):
     assert ev.metrics["emulator_repeats"] == 2 and ev.metrics["emulator_late_ms"]["p99_ms"] > 1e-6
 
 
+def test_racing_stops_a_hopeless_candidate_after_one_window(tmp_path):
+    """A window of two packets against a best score it cannot come near: measured on the first
+    of three windows only, stored as screened with the reason; the default objective's floor
+    (80 % of cubic's throughput on the same window) is what sinks it."""
+    t = TASK_CLASS(duration_s=2.0, windows=3)
+    t.prepare(tmp_path / "shared")
+    starve = GOOD.replace("    if (s->new_loss)\n        return pf_max(2, pf_div(s->cwnd * 3, 4));\n", "").replace(
+        "return s->cwnd + (s->cwnd < s->ssthresh ? s->acked : s->ai_inc);", "return 2;")
+    check = t.check(starve, tmp_path / "c")
+    assert check.ok, check.feedback
+    ev = t.evaluate(check, tmp_path / "c", best_so_far=0.3)
+    assert ev.ok and ev.stage == "screen" and "raced out" in ev.reason and "after 1 of 3 runs" in ev.reason, ev.reason
+    assert len(ev.metrics["windows"]) == 1
+    w = ev.metrics["windows"][0]
+    assert w["reference_throughput_mbps"] > 15 and w["throughput_mbps"] < 3 and ev.score < 0.001, w
+
+
 def test_static_and_compiler_feedback(task, tmp_path):
     out = task.check(FLOAT_DIV, tmp_path / "f")
     assert out.stage == "static"
@@ -89,6 +106,14 @@ def test_kmod_stage_catches_what_the_bpf_build_lets_through(tmp_path):
     assert out.stage == "kmod", out.feedback
     assert "policy.c:6:11: error: this statement may fall through" in out.feedback
     assert "make[" not in out.feedback
+    # the optional outputs build into the module too, from the same checked text as the BPF object
+    both = (GOOD + "s64 policy_ssthresh(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+            "    return s->new_loss ? pf_max(2, s->cwnd) : 0;\n}\n"
+            "s64 policy_pacing_rate(const struct pf_cc_state *s, const struct pf_cc_history *h)\n{\n"
+            "    return pf_div(s->cwnd * 1000000, pf_max(1, s->srtt_us));\n}\n")
+    out = t.check(both, tmp_path / "both")
+    assert out.ok, out.feedback
+    assert "#define PF_HAS_SSTHRESH 1" in out.checked_source and "#define PF_HAS_PACING 1" in out.checked_source
 
 
 def test_feedback_loop_repairs_static_and_verifier_failures(tmp_path):

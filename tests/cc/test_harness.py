@@ -9,7 +9,8 @@ import pytest
 from policyforge.testbed import (Dumbbell, Experiment, FlowSpec, HarnessError, LinkSpec, cleanup_stale, run_experiment,
                      score)
 from policyforge.testbed.metrics import link_window
-from policyforge.testbed.traces import TRACE_DIR, constant_rate_trace, read_trace, trace_capacity_mbps, trace_rate_mbps
+from policyforge.testbed.traces import (TRACE_DIR, TraceError, cellular_trace, constant_rate_trace, read_trace,
+                                       trace_capacity_mbps, trace_rate_mbps, window_trace)
 from pfhelpers import ROOT
 
 LTE = TRACE_DIR / "lte.trace"
@@ -63,6 +64,55 @@ def test_scores():
     assert score(m) == 0.5 and score(m, "power") == 0.8 and score(m, "utilization_minus_queueing") == 0.5
     with pytest.raises(HarnessError, match="unknown score"):
         score(m, "nope")
+
+
+def test_power_floor_makes_starving_the_link_lose():
+    """On a bloated cellular link a window of two packets (1 Mbit/s at 25 ms) beats filling the
+    link (5 Mbit/s at 150 ms) on throughput / p95 delay; with the floor at 80 % of the
+    reference's throughput it no longer does."""
+    ref = 5.5
+    starve = {"throughput_mbps": 1.0, "p95_delay_ms": 25.0, "reference_throughput_mbps": ref}
+    fill = {"throughput_mbps": 5.0, "p95_delay_ms": 150.0, "reference_throughput_mbps": ref}
+    assert score(starve) > score(fill)
+    assert score(fill, "power_floor") == pytest.approx(5.0 / 150.0)         # above the floor: plain power
+    assert score(starve, "power_floor") < 0.01 * score(fill, "power_floor")
+    # no reference measured: the plain ratio
+    assert score({"throughput_mbps": 2.0, "p95_delay_ms": 20.0}, "power_floor") == pytest.approx(0.1)
+
+
+def test_trace_windows_rotate_the_trace_and_keep_its_opportunities(tmp_path):
+    w = window_trace(LTE, 12.345, tmp_path / "w.trace")
+    orig, rot = read_trace(LTE), read_trace(w)
+    assert len(rot) == len(orig) and rot[-1] <= orig[-1]
+    # the rotated trace's first seconds are the original's seconds 12.345 on
+    for a in (0.0, 2.0, 5.0):
+        assert abs(trace_capacity_mbps(w, a, a + 1) - trace_capacity_mbps(LTE, 12.345 + a, 13.345 + a)) < 0.2
+
+
+def test_cellular_traces_swing_tenfold_and_have_outages(tmp_path):
+    a = cellular_trace(tmp_path / "a.trace", seconds=60, seed=4)
+    assert read_trace(a) == read_trace(cellular_trace(tmp_path / "b.trace", seconds=60, seed=4))   # seeded
+    assert read_trace(a) != read_trace(cellular_trace(tmp_path / "c.trace", seconds=60, seed=5))
+    per_s = [trace_capacity_mbps(a, t, t + 1) for t in range(59)]
+    assert 0.5 * 0.9 <= min(x for x in per_s if x > 0) and max(per_s) <= 20 * 1.05
+    assert max(per_s) / max(min(per_s), 0.1) >= 10                       # 10x swings within the minute
+    ops = read_trace(cellular_trace(tmp_path / "o.trace", seconds=60, seed=4, outage_per_min=20))
+    assert max(b - a for a, b in zip(ops, ops[1:])) >= 200                 # an outage: 200 ms without delivery
+    with pytest.raises(TraceError, match="low <= mean <= high"):
+        cellular_trace(tmp_path / "x.trace", mean_mbps=30, high_mbps=20)
+
+
+def test_an_interval_measures_only_what_the_link_did_in_it(tmp_path):
+    """A 1 Mbit/s link with a deep queue: after the sender stops, the queue drains for seconds.
+    Measured over an interval inside the flow, throughput never exceeds the link's rate and
+    delay counts only packets that entered the link in the interval."""
+    link = LinkSpec(rate_mbps=1.0, delay_ms=10, queue_pkts=200)
+    r = run_experiment(Experiment(link, [FlowSpec("cubic", 0, 4)]), tmp_path, interval_s=(1.0, 3.5))
+    assert r["interval_s"] == [1.0, 3.5]
+    assert 0.8 <= r["throughput_mbps"] <= 1.02 and 0.8 <= r["utilization"] <= 1.02, r["throughput_mbps"]
+    whole = run_experiment(Experiment(link, [FlowSpec("cubic", 0, 4)]), tmp_path / "whole")
+    # over the whole flow the queue's drain stretches the run; the interval's p95 delay is that of its own packets
+    assert r["p95_delay_ms"] is not None and whole["p95_delay_ms"] is not None
 
 
 def test_two_flows_share_the_link_and_leave_nothing_behind(tmp_path):

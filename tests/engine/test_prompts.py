@@ -117,7 +117,8 @@ def _kitchen_sink(task) -> str:
             out.append(fn.signature + "\n{\n" + "\n".join(body[:1] + [f"    acc = acc + {n};" for n in scalars]
                                                        + body[1:]) + "\n}\n")
         else:
-            out.append(fn.signature + "\n{\n" + f"    return {fn.params[0].name};\n}}\n")
+            first = fn.params[0]        # a scalar, or a struct pointer (cc's optional outputs)
+            out.append(fn.signature + "\n{\n" + f"    return {first.name if not first.struct else one};\n}}\n")
     return "\n".join(out)
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import shlex
 import threading
+import uuid
 from pathlib import Path
 
 from .. import sandbox
@@ -39,6 +40,7 @@ class Checked:
     pre: Preprocessed                   # .text: the checked, preprocessed candidate
     reads: dict[str, set[str]]          # struct -> fields read
     calls: set[str]
+    defined: set[str] = dataclasses.field(default_factory=set)   # the holes it defines
 
     @property
     def text(self) -> str:
@@ -50,7 +52,7 @@ def check_preprocessed(pre: Preprocessed, grammar: Grammar, macros: frozenset[st
     result = check(parse(pre, grammar), grammar, macros)
     if result.errors:
         raise CheckFailed("\n".join(result.errors))
-    return Checked(pre, result.reads, result.calls)
+    return Checked(pre, result.reads, result.calls, result.defined)
 
 
 @dataclasses.dataclass
@@ -64,18 +66,22 @@ def build(steps: list[tuple[str, list[str]]], workdir: Path, ro: list[Path] = ()
           mem_mb: int = 2048) -> Build:
     """Named commands, in order, in one sandbox job ("build" profile) that may write only
     `workdir`; it stops at the first that fails. Each step's stderr goes to its own file."""
+    # each job its own stderr files: sandbox jobs may run as different uids, and a later job in
+    # the same directory cannot overwrite an earlier one's files
+    tag = f".{uuid.uuid4().hex[:8]}"
     script = []
     for i, (name, cmd) in enumerate(steps):
-        script.append(f"{shlex.join(cmd)} 2> .step{i}.err || exit {10 + i}")
+        script.append(f"{shlex.join(cmd)} 2> {tag}.step{i}.err || exit {10 + i}")
     r = sandbox.run(["/bin/sh", "-c", "\n".join(script)], cwd=workdir, rw=[workdir], ro=list(ro),
                     timeout_s=timeout_s, mem_mb=mem_mb, max_procs=16, profile="build")
     if r.ok:
         return Build(None, "", "")
     step = r.returncode - 10 if r.returncode is not None and 10 <= r.returncode < 10 + len(steps) else None
     if step is None:   # the job itself was stopped: blame the step that was running
-        step = next((i for i in range(len(steps)) if not (workdir / f".step{i + 1}.err").exists()), len(steps) - 1)
+        step = next((i for i in range(len(steps)) if not (workdir / f"{tag}.step{i + 1}.err").exists()),
+                    len(steps) - 1)
     try:
-        err = (workdir / f".step{step}.err").read_text(errors="replace")
+        err = (workdir / f"{tag}.step{step}.err").read_text(errors="replace")
     except OSError:
         err = ""
     return Build(steps[step][0], err or r.stderr, r.reason)

@@ -27,11 +27,13 @@ class Param:
 
 @dataclasses.dataclass(frozen=True)
 class Function:
-    """A hole: a function the candidate must define, with this exact signature."""
+    """A hole: a function the candidate must define (or, `optional`, may define) with this
+    exact signature."""
     name: str
     returns: str
     params: tuple[Param, ...]
     doc: str = ""                        # when the template calls it and what it does with the result
+    optional: bool = False               # the template has a default when it is not defined
 
     @property
     def signature(self) -> str:
@@ -126,9 +128,13 @@ def _calls_text(g: Grammar) -> str:
 def rules_text(g: Grammar) -> str:
     """What a candidate may write, in words, rendered from the grammar the checker enforces:
     the prompt and the checker cannot disagree (tests/engine/test_prompts.py holds them to it)."""
-    fns = "\n".join(f"    {f.signature}" + (f"\n        {f.doc}" if f.doc else "") for f in g.functions)
+    fns = "\n".join(f"    {f.signature}" + ("   (optional)" if f.optional else "")
+                    + (f"\n        {f.doc}" if f.doc else "") for f in g.functions)
+    some = any(f.optional for f in g.functions)
     out = [f"Define exactly these function(s) in one file ({g.file}), with these signatures, and nothing "
-           f"else (no helper functions, no globals, no #include: everything below is already declared):\n{fns}"]
+           f"else (no helper functions, no globals, no #include: everything below is already declared)"
+           + ("; those marked optional only when you want to replace the template's default" if some else "")
+           + f":\n{fns}"]
     for struct, names in g.structs.items():
         via = [(f, p.name) for f in g.functions for p in f.params if p.struct == struct]
         where = f"{via[0][1]}->" if via else ""

@@ -33,6 +33,7 @@ class Result:
     errors: list[str]
     reads: dict[str, set[str]]            # struct -> fields the candidate reads
     calls: set[str]
+    defined: set[str] = dataclasses.field(default_factory=set)   # the holes it defines
 
 
 @dataclasses.dataclass
@@ -109,9 +110,9 @@ class _Checker:
                 if getattr(ext, "name", None):
                     self.rejected.add(ext.name)
         for fn in self.g.functions:
-            if fn.name not in defined:
+            if fn.name not in defined and not fn.optional:
                 self.errors.append(f"{self.g.file}: must define {fn.name}() with the signature `{fn.signature}`")
-        return Result(list(dict.fromkeys(self.errors)), self.reads, self.calls)
+        return Result(list(dict.fromkeys(self.errors)), self.reads, self.calls, defined)
 
     def function(self, fd: c_ast.FuncDef, fn) -> None:
         decl = fd.decl

@@ -243,6 +243,90 @@ def plots(store: Store, out_dir: Path, score_label: str, shown=None) -> dict[str
     return images
 
 
+def _points(metrics: dict, x: str, y: str) -> dict[str, tuple[float, float]]:
+    """workload -> (x, y) from a candidate's or a baseline's metrics ('' for one workload)."""
+    if "workloads" in metrics:
+        out = {}
+        for w, m in metrics["workloads"].items():
+            mm = m.get("metrics") or {}
+            if mm.get(x) is not None and mm.get(y) is not None:
+                out[w] = (mm[x], mm[y])
+        return out
+    return {"": (metrics[x], metrics[y])} if metrics.get(x) is not None and metrics.get(y) is not None else {}
+
+
+def tradeoff_png(task: Task, store: Store, cmp: dict[str, Any], out_dir: Path) -> str | None:
+    """Every scheme in the task's trade-off plane (cc: throughput against p95 delay), one panel
+    per workload: the baselines labelled, every evaluated candidate faint, the winner red.
+    Better is up and to the left."""
+    if not task.tradeoff:
+        return None
+    x, y, xl, yl = task.tradeoff
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    best = store.best()
+    cands = [json.loads(c["metrics"] or "{}") for c in store.scored()]
+    base = {b["name"]: _points(b["metrics"], x, y) for b in cmp["baselines"] if b["ok"]}
+    win = _points(json.loads(best["metrics"] or "{}"), x, y) if best is not None else {}
+    workloads = sorted({w for pts in base.values() for w in pts} | set(win))
+    if not workloads:
+        return None
+    cols = min(3, len(workloads))
+    rows_n = (len(workloads) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.6 * rows_n), squeeze=False)
+    for ax, w in zip(axes.flat, workloads):
+        pts = [p[w] for p in (_points(m, x, y) for m in cands) if w in p]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, color="0.75", label="candidates")
+        for name, p in base.items():
+            if w in p:
+                ax.scatter(*p[w], s=30, color="tab:blue")
+                ax.annotate(name, p[w], fontsize=8, xytext=(3, 3), textcoords="offset points")
+        if w in win:
+            ax.scatter(*win[w], s=90, marker="*", color="tab:red", label="winner", zorder=3)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.set_title(w or "throughput against delay", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(workloads):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="lower right")
+    png = _png(fig)
+    fig.savefig(out_dir / "tradeoff.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def paired_margin(winner: dict, baselines: list[dict]) -> dict[str, Any] | None:
+    """The winner's margin over the best ranked baseline, from per-run scores on the same
+    windows (metrics["windows"], cc): the mean paired difference and a 90 % confidence interval
+    (Student's t). None when the metrics carry no windows."""
+    import statistics
+    mine = {w["window"]: [] for w in winner.get("windows", []) if "window" in w}
+    for r in winner.get("windows", []):
+        if "window" in r:
+            mine[r["window"]].append(r["score"])
+    ranked = [b for b in baselines if b["ranked"] and b["ok"] and b["score"] is not None
+              and b["metrics"].get("windows")]
+    if not mine or not ranked:
+        return None
+    best = max(ranked, key=lambda b: b["score"])
+    theirs: dict[int, list[float]] = {}
+    for r in best["metrics"]["windows"]:
+        theirs.setdefault(r.get("window", 0), []).append(r["score"])
+    diffs = [statistics.fmean(mine[w]) - statistics.fmean(theirs[w]) for w in mine if w in theirs]
+    if not diffs:
+        return None
+    mean = statistics.fmean(diffs)
+    if len(diffs) < 2:
+        return {"baseline": best["name"], "margin": mean, "n": 1, "low": None, "high": None}
+    # two-sided 90 %: t quantiles for 1..10 degrees of freedom, then the normal's
+    t = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860, 9: 1.833, 10: 1.812}
+    half = t.get(len(diffs) - 1, 1.645) * statistics.stdev(diffs) / len(diffs) ** 0.5
+    return {"baseline": best["name"], "margin": mean, "n": len(diffs), "low": mean - half, "high": mean + half}
+
+
 def _curve_png(curve: dict[str, Any], out_dir: Path) -> str:
     """The task's curves (cache: miss ratio against cache size), the winner in red."""
     import matplotlib
@@ -387,6 +471,10 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
                     images["curves"] = _curve_png(curve, out_dir)
         else:
             exported = {"error": f"winner no longer passes the check: {check.feedback[:300]}"}
+    plane = tradeoff_png(task, store, cmp, out_dir)
+    if plane:
+        images["tradeoff"] = plane
+    margin = paired_margin(json.loads(best["metrics"] or "{}"), cmp["baselines"]) if best is not None else None
     summary = {
         "run": str(out_dir), "task": task.name, "score_label": score_label, "suite": suite,
         "command": command, "commit": git_commit(), "machine": machine(),
@@ -408,6 +496,7 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
         "emulator_repeats": sum(json.loads(c["metrics"] or "{}").get("emulator_repeats", 0) or 0 for c in cands)
         + sum(b["metrics"].get("emulator_repeats", 0) or 0 for b in cmp["baselines"]),
         "gap": gap_to_bound(best["score"] if best is not None else None, cmp["baselines"]),
+        "margin": margin,
         "task_options": task.describe_run(),
         "export": exported,
         "attempts": attempt_stats(store),
@@ -438,6 +527,7 @@ Candidates: {len(cands)} ({html.escape(', '.join(f'{k} {v}' for k, v in sorted(s
 <h2>Winner: {verdict}</h2>
 <p>Score = {html.escape(score_label)} (higher is better){html.escape('; shown as ' + shown_label if shown_label else '')}.</p>
 {_gap_html(summary["gap"])}
+{_margin_html(margin)}
 {_metrics_table(rows, shown_label, task.shown)}
 {_suite_html(suite)}
 <h2>Winner source</h2><pre>{src}</pre>
@@ -459,6 +549,20 @@ def gap_text(gap: dict[str, Any] | None) -> str:
                 f"to {gap['bound']}")
     return (f"is behind the best baseline ({gap['best_baseline']}) by {-gap['margin']:.4g} in score, "
             f"{-100 * c:.1f} % of the distance from it to {gap['bound']}")
+
+
+def margin_text(m: dict[str, Any] | None) -> str:
+    if not m:
+        return ""
+    if m["low"] is None:
+        return f"margin over {m['baseline']}: {m['margin']:+.4g} (one window: no confidence interval)"
+    verdict = ("ahead" if m["low"] > 0 else "behind" if m["high"] < 0 else "not distinguishable from it")
+    return (f"margin over {m['baseline']}: {m['margin']:+.4g}, 90 % interval [{m['low']:+.4g}, {m['high']:+.4g}] "
+            f"over {m['n']} windows: {verdict}")
+
+
+def _margin_html(m: dict[str, Any] | None) -> str:
+    return f"<p>Paired by window, {html.escape(margin_text(m))}.</p>" if m else ""
 
 
 def _gap_html(gap: dict[str, Any] | None) -> str:

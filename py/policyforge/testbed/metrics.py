@@ -41,10 +41,34 @@ def emulator_lateness(log: Path, delay_ms: float) -> dict | None:
     return {"mean_ms": float(late.mean()), "p99_ms": float(np.percentile(late, 99)), "max_ms": float(late.max())}
 
 
-def packet_delays(log: Path, direction: int = 0) -> dict:
-    """Per-packet one-way delay through the emulated link (queueing + propagation), ms."""
+def _origin(rec: np.ndarray) -> int | None:
+    origin = rec[rec["dir"] == LOG_ORIGIN]
+    return int(origin["enq"][0]) if origin.size else None
+
+
+def interval_usage(log: Path, start_s: float, end_s: float, direction: int = 0) -> dict | None:
+    """What the link delivered between start_s and end_s after linkem's time 0: bytes and
+    packets whose delivery falls in the interval (None without an origin record). Every scheme
+    measured over the same interval of link time sees the same part of a trace and no drain
+    of its own queue after its sender stopped."""
     rec = np.fromfile(log, dtype=LOG_RECORD)
+    t0 = _origin(rec)
+    if t0 is None:
+        return None
+    lo, hi = t0 + int(start_s * 1e9), t0 + int(end_s * 1e9)
+    ok = rec[(rec["dir"] == direction) & (rec["dropped"] == 0) & (rec["dlv"] >= lo) & (rec["dlv"] < hi)]
+    return {"bytes": int(ok["size"].astype(np.int64).sum()), "packets": int(ok.size)}
+
+
+def packet_delays(log: Path, direction: int = 0, interval_s: tuple[float, float] | None = None) -> dict:
+    """Per-packet one-way delay through the emulated link (queueing + propagation), ms; with
+    `interval_s`, of the packets that entered the link in that interval of link time."""
+    rec = np.fromfile(log, dtype=LOG_RECORD)
+    t0 = _origin(rec)
     rec = rec[rec["dir"] == direction]
+    if interval_s is not None and t0 is not None:
+        lo, hi = t0 + int(interval_s[0] * 1e9), t0 + int(interval_s[1] * 1e9)
+        rec = rec[(rec["enq"] >= lo) & (rec["enq"] < hi)]
     ok = rec[rec["dropped"] == 0]
     if ok.size == 0:
         return {"packets": int(rec.size), "delivered": 0, "dropped": int(rec.size), "loss": 1.0 if rec.size else 0.0,

@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from .metrics import emulator_lateness, iperf3_flow, jain, link_window, packet_delays
+from .metrics import emulator_lateness, interval_usage, iperf3_flow, jain, link_window, packet_delays
 from .traces import trace_capacity_mbps
 from .score import score as score_of
 from .spec import Experiment, HarnessError
@@ -255,8 +255,11 @@ def _link_usage(link, log: Path) -> dict | None:
 
 
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
-                   score: str = "throughput_over_p95_delay") -> dict:
-    """Run the flows of exp over its link; return the metrics (see py/policyforge/testbed/README.md)."""
+                   score: str = "throughput_over_p95_delay", interval_s: tuple[float, float] | None = None) -> dict:
+    """Run the flows of exp over its link; return the metrics (see py/policyforge/testbed/README.md).
+    With `interval_s` = (start, end), in seconds of link time (linkem's time 0 is when the link
+    came up, a few hundred ms before the flows start), throughput, utilization, delay and loss
+    are those of that interval alone; the flows must cover it."""
     exp.validate()
     for tool in ("iperf3", "ip"):
         if not shutil.which(tool):
@@ -293,15 +296,23 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
         raise HarnessError(f"iperf3 failed: {errors[0]}")
     log = db.log
     flows = [iperf3_flow(r) for r in reports]
-    delays = packet_delays(log)
-    usage = _link_usage(link, log)
-    cap = usage["capacity_mbps"] if usage else link.capacity_mbps()
-    utilization = usage["utilization"] if usage else 0.0
-    # throughput (goodput): all flows' received bytes over the time data crossed the link
-    # (the flows' nominal span undercounts: iperf3 starts each test after its own handshake)
-    span = usage["seconds"] if usage else (max(f.start_s + f.duration_s for f in exp.flows)
-                                           - min(f.start_s for f in exp.flows))
-    tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6
+    delays = packet_delays(log, interval_s=interval_s)
+    if interval_s is not None:
+        # the same interval of link time for every scheme: what the link delivered in it
+        start, end = interval_s
+        got = interval_usage(log, start, end)
+        cap = trace_capacity_mbps(link.trace, start, end) if link.trace else link.capacity_mbps()
+        tput = (got["bytes"] * 8 / (end - start) / 1e6) if got else 0.0
+        utilization = tput / cap if cap else 0.0
+    else:
+        usage = _link_usage(link, log)
+        cap = usage["capacity_mbps"] if usage else link.capacity_mbps()
+        utilization = usage["utilization"] if usage else 0.0
+        # throughput (goodput): all flows' received bytes over the time data crossed the link
+        # (the flows' nominal span undercounts: iperf3 starts each test after its own handshake)
+        span = usage["seconds"] if usage else (max(f.start_s + f.duration_s for f in exp.flows)
+                                               - min(f.start_s for f in exp.flows))
+        tput = sum(f["bytes"] for f in flows) * 8 / span / 1e6
     result = {
         "experiment": json.loads(exp.to_json()), "capacity_mbps": cap, "throughput_mbps": tput,
         "utilization": utilization, "mean_delay_ms": delays["mean_delay_ms"],
@@ -309,7 +320,7 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
         "p95_queueing_ms": None if delays["p95_delay_ms"] is None else delays["p95_delay_ms"] - link.delay_ms,
         "loss": delays["loss"], "retransmits": sum(f["retransmits"] for f in flows),
         "jain": jain([f["throughput_mbps"] for f in flows]), "flows": flows,
-        "delay_timeline": delays.get("timeline"),
+        "delay_timeline": delays.get("timeline"), "interval_s": list(interval_s) if interval_s else None,
         # linkem's own timing error in this run (should stay well under 0.5 ms)
         "emulator_late_ms": emulator_lateness(log, link.delay_ms),
     }

@@ -1,5 +1,7 @@
-"""Scores of one experiment's metrics: one number, higher is better. The default is
-PolicySmith's throughput / p95 per-packet delay; utilization and delay stay in the metrics."""
+"""Scores of one experiment's metrics: one number, higher is better. PolicySmith's is
+throughput / p95 per-packet delay; `power_floor` (the cc task's default) is the same with a
+throughput floor relative to a reference scheme on the same link; utilization and delay stay
+in the metrics."""
 from __future__ import annotations
 
 from .spec import HarnessError
@@ -20,7 +22,27 @@ def _utilization_minus_queueing(m: dict) -> float:
     return m["utilization"] - (m.get("p95_queueing_ms") or 0.0) / 100.0
 
 
+# power_floor: the share of the reference's throughput below which the score collapses, and how fast
+FLOOR, FLOOR_EXPONENT = 0.8, 4
+
+
+def _power_floor(m: dict) -> float:
+    """throughput / p95 delay, times (throughput / (0.8 x the reference's))^4 below that floor.
+    The reference is another scheme's throughput on the same link and interval
+    (`reference_throughput_mbps`, the cc task measures cubic); without one, the plain ratio.
+    Throughput / delay alone rewards starving a bloated link: on a cellular link, a window of
+    two packets (1 Mbit/s at 25 ms) outscores filling it (5 Mbit/s at 150 ms) 6 to 1; the floor
+    makes giving up throughput for delay pay only above 80 % of what the standard scheme
+    carries, and a policy at half of that loses 94 % of its score."""
+    base = _throughput_over_p95_delay(m)
+    ref = m.get("reference_throughput_mbps")
+    if not ref:
+        return base
+    return base * min(1.0, m["throughput_mbps"] / (FLOOR * ref)) ** FLOOR_EXPONENT
+
+
 SCORES = {
+    "power_floor": _power_floor,
     "throughput_over_p95_delay": _throughput_over_p95_delay,
     "power": _power,
     "utilization": lambda m: m["utilization"],
@@ -29,6 +51,9 @@ SCORES = {
 }
 # names the cc task used before the vocabulary was one (stored runs keep them)
 ALIASES = {"tput_over_p95": "throughput_over_p95_delay", "neg_p95": "neg_p95_delay"}
+
+
+NEEDS_REFERENCE = {"power_floor"}
 
 
 def score(metrics: dict, name: str = "throughput_over_p95_delay") -> float:

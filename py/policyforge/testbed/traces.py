@@ -85,3 +85,52 @@ def constant_rate_trace(path: str | Path, rate_mbps: float, seconds: float = 1.0
         per_ms[last] -= 1
         per_ms[-1] += 1
     return _write(Path(path), per_ms)
+
+
+def window_trace(path: str | Path, offset_s: float, out: str | Path) -> Path:
+    """The same looping trace started `offset_s` into it (modulo its period): linkem plays
+    every trace from its time 0, so an evaluation on several windows of one trace runs each
+    window's rotated copy. The copy's period is the original's, up to the gap that the cut
+    falls into."""
+    opportunities = read_trace(path)
+    period = opportunities[-1]
+    off = int(round(offset_s * 1000)) % period
+    rotated = [ms - off for ms in opportunities if ms > off] + [ms + period - off for ms in opportunities if ms <= off]
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("\n".join(map(str, rotated)) + "\n")
+    return p
+
+
+def cellular_trace(path: str | Path, seconds: float = 60.0, seed: int = 1, mean_mbps: float = 6.0,
+                   low_mbps: float = 0.5, high_mbps: float = 20.0, outage_per_min: float = 3.0) -> Path:
+    """A synthetic cellular link with the statistics real ones show (Winstein et al.'s
+    Sprout traces): the rate is a random walk in log space in 50 ms steps with heavy-tailed
+    jumps (10x within a few seconds is common), kept within [low, high] Mbit/s and pulled
+    toward `mean_mbps`; outages of 0.2-1 s with no delivery at all arrive `outage_per_min`
+    times a minute. Deterministic from `seed`."""
+    import numpy as np
+    if not 0 < low_mbps <= mean_mbps <= high_mbps:
+        raise TraceError(f"cellular trace: need 0 < low <= mean <= high, got {low_mbps}, {mean_mbps}, {high_mbps}")
+    if seconds < 1:
+        raise TraceError("cellular trace: at least 1 s")
+    rng = np.random.default_rng(seed)
+    steps = int(seconds * 20)
+    log_r, log_mean, rates = math.log(mean_mbps), math.log(mean_mbps), []
+    outage = 0
+    for _ in range(steps):
+        jump = rng.standard_t(3) * 0.25                       # heavy tails: now and then a big swing
+        log_r = log_r + jump + 0.05 * (log_mean - log_r)      # mean-reverting
+        log_r = min(max(log_r, math.log(low_mbps)), math.log(high_mbps))
+        if outage == 0 and rng.random() < outage_per_min / (60 * 20):
+            outage = int(rng.integers(4, 21))                 # 0.2 to 1 s
+        rates.extend([0.0 if outage else math.exp(log_r)] * 50)
+        outage = max(0, outage - 1)
+    per_ms = _spread(rates)
+    if sum(per_ms) == 0:
+        raise TraceError("cellular trace: no packet at all")
+    while per_ms[-1] == 0:                                     # the period ends on an opportunity
+        last = max(i for i, c in enumerate(per_ms) if c)
+        per_ms[last] -= 1
+        per_ms[-1] += 1
+    return _write(Path(path), per_ms)

@@ -15,15 +15,17 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 # the testbed's score names (testbed/score.py): one vocabulary for the testbed, this task and bench/cc
-from policyforge.testbed.score import ALIASES as SCORE_ALIASES, SCORES, score as testbed_score
+from policyforge.testbed.score import ALIASES as SCORE_ALIASES, NEEDS_REFERENCE, SCORES, score as testbed_score
 
 from ... import sandbox
-from ...checking import PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, pipeline, template_macros
+from ...checking import (PREPROCESSED, Call, Function, Grammar, Param, StageFailed, build, compiler_feedback, pipeline,
+                         template_macros)
 from ...native import native_path
 from ...template import CHECKOUT, Template
 from ...task import Baseline, CheckOutcome, Evaluation, Hole, Option, Seed, Task, TaskError, boolean, number
@@ -44,8 +46,8 @@ POLICY_DOC = (
     "recovery episode (s->new_loss == 1) also sets ssthresh to it, and ssthresh changes at no other "
     "time (so s->ssthresh is the window you returned at the last loss, or huge before the first one; a "
     "policy cannot otherwise remember that it left slow start, it must decide from its inputs on every "
-    "ACK); paces the connection at 2 x cwnd x mss / srtt while cwnd < ssthresh and 1.2 x after (there "
-    "is no separate rate output: a rate-based design sets cwnd = rate x RTT, for which s->bdp helps). "
+    "ACK; unless you define policy_ssthresh); paces the connection at 2 x cwnd x mss / srtt while cwnd < "
+    "ssthresh and 1.2 x after (unless you define policy_pacing_rate). "
     "The function keeps no state between calls: all history is in s and h. The BPF verifier walks every path "
     "through the program (at most a million instructions in all): branches inside loops multiply, so prefer "
     "the aggregates of h to nested loops. clang warns (as errors) about && inside || without parentheses.")
@@ -87,11 +89,26 @@ CC_FIELDS = {
     "pf_cc_window.max_rtt_us": "highest RTT sample in the window",
     "pf_cc_window.rate_pps": "highest delivery rate in the window, packets per second",
 }
+SSTHRESH_DOC = (
+    "Called on every ACK after policy_cong_control(). A value > 0 is the slow-start threshold to set now, "
+    "packets (clamped to [2, s->cwnd_clamp]); the template then never sets ssthresh itself. A value <= 0 "
+    "leaves the template's rule: ssthresh = the returned cwnd on a new loss. Defining it lets a policy "
+    "remember a state in s->ssthresh (e.g. that it left slow start) on any ACK.")
+PACING_DOC = (
+    "Called on every ACK after policy_cong_control(). A value > 0 is the pacing rate, packets per second "
+    "(the template multiplies by s->mss, caps it at the socket's maximum, and turns on TCP's own pacing "
+    "for the connection, so the rate is enforced without an fq qdisc); cwnd still bounds the data in "
+    "flight, so a rate-based design returns a cwnd with headroom (e.g. 2 x s->bdp). A value <= 0 leaves "
+    "the template's rule (2 x cwnd x mss / srtt in slow start, 1.2 x after).")
+POLICY_PARAMS = (Param("s", "const struct pf_cc_state *", "pf_cc_state"),
+                 Param("h", "const struct pf_cc_history *", "pf_cc_history"))
+# the optional outputs: function -> the macro the templates test (bpf/pf_cc_policy.h)
+OPTIONAL = {"policy_ssthresh": "PF_HAS_SSTHRESH", "policy_pacing_rate": "PF_HAS_PACING"}
 GRAMMAR = Grammar(
     language="c", file="policy.c",
-    functions=(Function("policy_cong_control", "s64", (Param("s", "const struct pf_cc_state *", "pf_cc_state"),
-                                                        Param("h", "const struct pf_cc_history *", "pf_cc_history")),
-                        doc=POLICY_DOC),),
+    functions=(Function("policy_cong_control", "s64", POLICY_PARAMS, doc=POLICY_DOC),
+               Function("policy_ssthresh", "s64", POLICY_PARAMS, doc=SSTHRESH_DOC, optional=True),
+               Function("policy_pacing_rate", "s64", POLICY_PARAMS, doc=PACING_DOC, optional=True)),
     calls=(Call("pf_div", 2, doc="a / b rounded toward zero, 0 when b == 0"), Call("pf_min", 2, doc="the smaller"),
            Call("pf_max", 2, doc="the larger"),
            Call("pf_window", 2, pointer_args=((0, "pf_cc_history"),), returns="pf_cc_window", args=("h", "k"),
@@ -118,14 +135,46 @@ FEATURES = {
     "recent_min_rtt": "h->recent_min_rtt_us", "recent_max_rtt": "h->recent_max_rtt_us",
     "recent_avg_rtt": "h->recent_avg_rtt_us", "recent_max_rate": "h->recent_max_rate_pps",
     "hist_lost": "h->sum_lost", "hist_ecn": "h->sum_ecn",
+    # the history arrays, newest window and the fourth newest (0 until that many windows closed):
+    # trends such as a rising RTT or a falling rate
+    "rtt_w0": "pf_window(h, 0)->avg_rtt_us", "rtt_w3": "pf_window(h, 3)->avg_rtt_us",
+    "rate_w0": "pf_window(h, 0)->rate_pps", "rate_w3": "pf_window(h, 3)->rate_pps",
+    "lost_w0": "pf_window(h, 0)->lost",
 }
+# what the offline generator may write besides cwnd (-o outputs): the optional functions
+OUTPUT_HOLES = {"ssthresh": "policy_ssthresh", "pacing": "policy_pacing_rate"}
+
+
+def optional_prefix(defined: set[str]) -> str:
+    """What goes above a checked policy in both templates: for each optional output it
+    defines, the macro that turns the template's call on and the function's declaration (with
+    the template's linkage: a definition that follows it gets the same)."""
+    out = []
+    for fn in GRAMMAR.functions:
+        if fn.optional and fn.name in defined:
+            params = ", ".join(f"{p.type}{p.name}" for p in fn.params)
+            out.append(f"#define {OPTIONAL[fn.name]} 1\nPF_POLICY_LINKAGE {fn.returns} {fn.name}({params});\n")
+    return "".join(out)
 
 
 
-SCORE_LABELS = {"throughput_over_p95_delay": "throughput / p95 delay (Mbit/s per ms)",
+SCORE_LABELS = {"power_floor": "throughput / p95 delay, floored at 80 % of cubic's throughput",
+                "throughput_over_p95_delay": "throughput / p95 delay (Mbit/s per ms)",
                 "power": "throughput / mean delay (Mbit/s per ms)", "utilization": "link utilization",
                 "utilization_minus_queueing": "utilization - p95 queueing / 100 ms",
                 "neg_p95_delay": "- p95 delay (ms)"}
+
+
+def _stderr(xs: list[float]) -> float:
+    """The standard error of a mean (0 for fewer than two values)."""
+    if len(xs) < 2:
+        return 0.0
+    m = sum(xs) / len(xs)
+    return (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5
+
+
+def _available_schemes() -> list[str]:
+    return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
 
 
 def _run(cmd: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -221,22 +270,40 @@ class CCTask(Task):
     name = "cc"
     title = "TCP congestion control (eBPF struct_ops and kernel module)"
     language = "c"
-    score_label = "throughput / p95 delay (Mbit/s per ms)"
+    score_label = "throughput / p95 delay, floored at 80 % of cubic's throughput"
     grammar = GRAMMAR
+    LEAD_S, TAIL_S = 1.0, 0.5     # flows start before the measured interval and end after it
+    tradeoff = ("p95_delay_ms", "throughput_mbps", "p95 one-way delay (ms)", "throughput (Mbit/s)")
+    REFERENCE = "cubic"           # the scheme power_floor's floor is relative to
     options = [
         Option("rate_mbps", 24.0, "bottleneck rate (ignored with trace)", number(above=0)),
         Option("delay_ms", 10.0, "one-way delay (RTT = 2 x delay)", number(min=0)),
-        Option("trace", "", "Mahimahi trace for a variable-rate link (file, or 'lte' for the testbed's bundled LTE-like trace)"),
+        Option("trace", "", "Mahimahi trace for a variable-rate link: a file, 'lte' (the testbed's bundled "
+                            "LTE-like trace) or 'cell' (a generated cellular link: cell:seed=2,mean=6,low=0.5,"
+                            "high=20,seconds=60,outages=3)"),
         Option("queue_pkts", 0, "droptail queue in packets (0: one BDP)", number(int, min=0)),
         Option("loss", 0.0, "random loss on the data direction (0 to 1)", number(min=0, max=1)),
-        Option("duration_s", 4.0, "length of each iperf3 flow", number(above=0)),
+        Option("duration_s", 4.0, "the measured interval of each run, s (the flows run 1.5 s longer: they "
+                                  "start before it and end after it)", number(above=0)),
+        Option("windows", 1, "windows of the link each scheme is measured on: on a trace, start offsets drawn "
+                             "from window_seed (the same for every scheme of a run); on a fixed link, repeats. "
+                             "The score is their mean", number(int, min=1, max=20)),
+        Option("window_seed", 1, "seed of the windows' start offsets in the trace", number(int, min=0)),
+        Option("race", 0.5, "in a search, stop measuring a candidate whose mean score after a window is below "
+                            "this share of the best so far (0: never)", number(min=0, max=1)),
+        Option("repeat_close", True, "in a search, measure every window once more when a candidate's score is "
+                                     "within two standard errors of the best so far (windows >= 2)", boolean),
         Option("flows", 1, "competing flows of the same scheme", number(int, min=1)),
-        Option("score", "throughput_over_p95_delay", " | ".join(SCORES)),
+        Option("score", "power_floor", " | ".join(SCORES) + " (power_floor: throughput / p95 delay with a floor "
+                                       "at 80 % of cubic's throughput on the same window; docs/cc.md)"),
         Option("late_bound_ms", 0.0, "the link emulator's p99 lateness above which a run is invalid and repeated "
                                      "(0: the larger of 0.5 ms and 5 % of the RTT)", number(min=0)),
         Option("late_repeats", 2, "repeats of a run whose link was late before the evaluation fails",
                number(int, min=0, max=10)),
-        Option("seeds", "reno,delay", "which seeds start the search (reno, delay)"),
+        Option("seeds", "", "which seeds start the search: reno, delay, rate (default: reno, delay, and rate "
+                            "when outputs has pacing)"),
+        Option("outputs", "cwnd", "what the offline generator writes: cwnd, plus ssthresh and/or pacing "
+                                  "(e.g. cwnd,pacing); a model may define the optional outputs whatever this says"),
         Option("kmod", False, "also build the kernel module as a checker stage", boolean),
         Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
     ]
@@ -247,16 +314,24 @@ class CCTask(Task):
         if self.opts["score"] not in SCORES:
             raise TaskError(f"unknown score '{self.opts['score']}'; choose {', '.join(SCORES)}")
         self.score_label = SCORE_LABELS.get(self.opts["score"], self.opts["score"])
-        self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()]
-        if not self.seed_names or set(self.seed_names) - {"reno", "delay"}:
-            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay (comma-separated)")
+        self.outputs = [n.strip() for n in str(self.opts["outputs"]).split(",") if n.strip()]
+        if "cwnd" not in self.outputs or set(self.outputs) - {"cwnd", *OUTPUT_HOLES}:
+            raise TaskError(f"bad outputs '{self.opts['outputs']}': cwnd, plus any of ssthresh, pacing "
+                            "(comma-separated)")
+        self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()] or \
+            ["reno", "delay"] + (["rate"] if "pacing" in self.outputs else [])
+        if set(self.seed_names) - {"reno", "delay", "rate"}:
+            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate (comma-separated)")
+        if "rate" in self.seed_names and "pacing" not in self.outputs:
+            raise TaskError("the rate seed sets the pacing rate: add -o outputs=cwnd,pacing")
         self.bpf_dir: Path | None = None
+        self._references: dict[int, float] = {}       # window -> the reference scheme's throughput
+        self._reference_lock = threading.Lock()
 
     # --- generator-facing ---------------------------------------------------------------
     def holes(self) -> list[Hole]:
-        return [Hole("policy_cong_control",
-                         "s64 policy_cong_control(const struct pf_cc_state *s, const struct pf_cc_history *h)",
-                         FEATURES, doc=POLICY_DOC, integer=True)]
+        return [Hole(f.name, f.signature, FEATURES, doc=f.doc, integer=True) for f in GRAMMAR.functions
+                if f.name == "policy_cong_control" or f.name in {OUTPUT_HOLES[o] for o in self.outputs[1:]}]
 
     def describe(self) -> str:
         link = (f"a {self.opts['rate_mbps']:g} Mbit/s" if not self.opts["trace"] else "a variable-rate (trace)") + \
@@ -272,8 +347,15 @@ class CCTask(Task):
         # delay-aware: grow like Reno, back off when the queue delay exceeds a quarter of min RTT
         delay = ("(ifgt new_loss 0 (max 2 (shr cwnd 1)) (ifgt (sub srtt (add min_rtt (shr min_rtt 2))) 0 "
                  "(max 2 (sub cwnd ai_inc)) (ifgt ssthresh cwnd (add cwnd acked) (add cwnd ai_inc))))")
-        seeds = {"reno": reno, "delay": delay}
-        return [Seed(n, {"policy_cong_control": seeds[n]}) for n in self.seed_names]
+        # rate-based (BBR's idea without its probing phases): slow start until a delivery rate is
+        # known, then a window of two BDPs and pacing at 1.25 x the highest rate of the last windows
+        rate = "(ifgt bdp 0 (max 4 (mul 2 bdp)) (add cwnd acked))"
+        pace = "(ifgt recent_max_rate 0 (add recent_max_rate (shr recent_max_rate 2)) 0)"
+        cwnd = {"reno": reno, "delay": delay, "rate": rate}
+        extra = {"policy_pacing_rate": {"rate": pace}}      # the others: 0, the template's rule
+        holes = [h.name for h in self.holes()]
+        return [Seed(n, {h: cwnd[n] if h == "policy_cong_control" else extra.get(h, {}).get(n, "0") for h in holes})
+                for n in self.seed_names]
 
     # --- preparation --------------------------------------------------------------------
     def prepare(self, workdir: Path) -> None:
@@ -306,11 +388,62 @@ class CCTask(Task):
         trace = self.opts["trace"]
         if trace == "lte":
             trace = str(TRACE_DIR / "lte.trace")
+        elif trace == "cell" or trace.startswith("cell:"):
+            trace = str(self._cellular(trace, Path(workdir).resolve()))
         if trace and not Path(trace).is_file():
             raise TaskError(f"link trace {trace} does not exist")
         self.link = LinkSpec(rate_mbps=None if trace else self.opts["rate_mbps"], trace=trace or None,
                              delay_ms=self.opts["delay_ms"], queue_pkts=self.opts["queue_pkts"] or None,
                              loss=self.opts["loss"])
+        self.windows = self._window_links(Path(workdir).resolve())
+        if self.opts["score"] in NEEDS_REFERENCE and self.REFERENCE not in _available_schemes():
+            raise TaskError(f"score {self.opts['score']} needs {self.REFERENCE} on this kernel; choose another "
+                            "-o score")
+
+    @staticmethod
+    def _cellular(spec: str, workdir: Path) -> Path:
+        """A generated cellular trace, written once into the run's shared folder."""
+        from policyforge.testbed.traces import TraceError, cellular_trace
+        names = {"seed": ("seed", int), "mean": ("mean_mbps", float), "low": ("low_mbps", float),
+                 "high": ("high_mbps", float), "seconds": ("seconds", float), "outages": ("outage_per_min", float)}
+        kw: dict[str, Any] = {}
+        for part in filter(None, spec.partition(":")[2].split(",")):
+            key, _, value = part.partition("=")
+            if key.strip() not in names:
+                raise TaskError(f"cellular trace: unknown parameter '{key.strip()}' (known: {', '.join(names)})")
+            name, kind = names[key.strip()]
+            try:
+                kw[name] = kind(value)
+            except ValueError:
+                raise TaskError(f"cellular trace: {key.strip()}={value!r} is not a number") from None
+        path = workdir / "traces" / (spec.replace(":", "_").replace(",", "_").replace("=", "") + ".trace")
+        if not path.exists():
+            try:
+                cellular_trace(path.with_suffix(".tmp"), **kw).replace(path)
+            except TraceError as e:
+                raise TaskError(str(e)) from None
+        return path
+
+    def _window_links(self, workdir: Path) -> list:
+        """The links of the run's windows: on a trace, rotated copies starting at offsets drawn
+        from window_seed (every scheme of the run sees the same ones); on a fixed link, the link."""
+        import dataclasses as dc
+        import random
+        from policyforge.testbed.traces import read_trace, window_trace
+        n = self.opts["windows"]
+        if not self.link.trace:
+            return [self.link] * n
+        period_s = read_trace(self.link.trace)[-1] / 1000
+        span = self.opts["duration_s"] + self.LEAD_S + self.TAIL_S
+        rng = random.Random(f"{self.opts['window_seed']}:{Path(self.link.trace).name}")
+        out = []
+        for k in range(n):
+            offset = rng.uniform(0, max(0.0, period_s - span))
+            path = workdir / "traces" / f"{Path(self.link.trace).stem}.w{self.opts['window_seed']}-{k}.trace"
+            if not path.exists():
+                window_trace(self.link.trace, offset, path.with_suffix(".tmp")).replace(path)
+            out.append(dc.replace(self.link, trace=str(path)))
+        return out
 
     def _need(self) -> None:
         if self.bpf_dir is None:
@@ -403,19 +536,24 @@ class CCTask(Task):
 
         def failed(stage: str, feedback: str) -> CheckOutcome:
             return CheckOutcome(False, stage, feedback, seconds=time.monotonic() - t0)
-        # the checked text in the BPF template (clang), and alone for x86 with the header's
-        # policy side (for the audit)
+        # the checked text alone for x86 with the header's policy side (for the audit), then in
+        # the BPF template (clang) behind the declarations of the optional outputs it defines
         name = self.cc_name(workdir)
         obj = workdir / f"{name}.bpf.o"
-        (workdir / "cc.bpf.c").write_text(self.full_source(f'#include "{PREPROCESSED}"\n'))
         (workdir / "audit.c").write_text(AUDIT_PRELUDE + f'#include "{PREPROCESSED}"\n')
         try:
             checked = pipeline(source, GRAMMAR, workdir, [
-                ("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name]),
                 ("compile", ["gcc", "-O2", "-Wall", "-Werror", f"-I{self.bpf_dir}", "-c", "audit.c", "-o", "audit.o"])],
-                audit=("audit.o", set(), {"policy_cong_control"}), macros=self._macros(), ro=[self.bpf_dir])
+                audit=("audit.o", set(), {f.name for f in GRAMMAR.functions}), macros=self._macros(),
+                ro=[self.bpf_dir])
         except StageFailed as e:
             return failed(e.stage, e.feedback)
+        prefix = optional_prefix(checked.defined)
+        (workdir / "cc.bpf.c").write_text(self.full_source(prefix + f'#include "{PREPROCESSED}"\n'))
+        job = build([("compile", [*self._clang(name), "-c", "cc.bpf.c", "-o", obj.name])], workdir, ro=[self.bpf_dir])
+        if job.failed:
+            return failed("compile", compiler_feedback(job.stderr) or job.reason)
+        checked_text = prefix + checked.text   # what both templates build: the module includes it as is
         ok, log = self.register(obj)
         self.unregister(name)
         if not ok:
@@ -423,10 +561,10 @@ class CCTask(Task):
             out.info["log"] = log          # the raw log, kept with the attempt
             return out
         if self.opts["kmod"]:
-            ko, kerr = self.build_module(checked.text, workdir, name)
+            ko, kerr = self.build_module(checked_text, workdir, name)
             if ko is None:
                 return failed("kmod", trim_kbuild_log(kerr, workdir))
-        return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0, checked_source=checked.text)
+        return CheckOutcome(True, "ok", "", obj, seconds=time.monotonic() - t0, checked_source=checked_text)
 
     # --- evaluate -----------------------------------------------------------------------
     def _score(self, r: dict) -> float:
@@ -437,36 +575,93 @@ class CCTask(Task):
         a link that was not the one it claims (the machine starved linkem), so it is repeated."""
         return self.opts["late_bound_ms"] or max(0.5, 0.05 * 2 * self.opts["delay_ms"])
 
-    def _experiment(self, scheme: str, out_dir: Path | None = None) -> Evaluation:
-        """One run of `scheme` over the link. A run whose emulator was late beyond
-        late_bound_ms() is never scored: it is repeated up to late_repeats times, and the
-        evaluation fails if every run was late. Metrics carry the lateness and the repeats."""
+    METRICS = ("throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "p95_queueing_ms", "loss",
+               "retransmits", "jain")
+
+    def _run(self, scheme: str, w: int, out_dir: Path | None = None) -> tuple[dict | None, list, str]:
+        """One run of `scheme` on window w, measured over the same interval of link time as every
+        other scheme's (LEAD_S to LEAD_S + duration_s). A run whose emulator was late beyond
+        late_bound_ms() is never used: it is repeated up to late_repeats times. Returns the
+        testbed's result (None when it failed), the lateness of the late runs, and why it failed."""
         from policyforge.testbed import Experiment, FlowSpec, HarnessError, run_experiment
-        exp = Experiment(self.link, [FlowSpec(scheme, 0.0, self.opts["duration_s"])
-                                     for _ in range(max(1, self.opts["flows"]))], name=scheme)
-        t0 = time.monotonic()
+        length = self.opts["duration_s"] + self.LEAD_S + self.TAIL_S
+        exp = Experiment(self.windows[w], [FlowSpec(scheme, 0.0, length) for _ in range(max(1, self.opts["flows"]))],
+                         name=scheme)
+        interval = (self.LEAD_S, self.LEAD_S + self.opts["duration_s"])
         bound, lates = self.late_bound_ms(), []
         for _ in range(1 + self.opts["late_repeats"]):
             try:
-                r = run_experiment(exp, out_dir)
+                r = run_experiment(exp, out_dir, interval_s=interval)
             except HarnessError as e:
-                return Evaluation(False, None, reason=str(e), seconds=time.monotonic() - t0)
+                return None, lates, str(e)
             late = r.get("emulator_late_ms") or {}
             if late.get("p99_ms", 0.0) <= bound:
-                break
+                return r, lates, ""
             lates.append(late)
-        else:
-            return Evaluation(False, None, {"emulator_late_ms": lates[-1], "emulator_repeats": len(lates)},
-                              reason=f"invalid: the link emulator was late in all {len(lates)} runs (p99 "
-                                     f"{lates[-1]['p99_ms']:.2f} ms > {bound:.2f} ms): the machine is too busy "
-                                     "to emulate this link", seconds=time.monotonic() - t0)
-        keys = ("throughput_mbps", "utilization", "mean_delay_ms", "p95_delay_ms", "p95_queueing_ms", "loss",
-                "retransmits", "jain")
-        metrics = {k: r[k] for k in keys}
-        metrics["cwnd_series"] = [s["cwnd_bytes"] for s in r["flows"][0]["series"]]
-        metrics["emulator_late_ms"] = r.get("emulator_late_ms")
+        return None, lates, (f"invalid: the link emulator was late in all {len(lates)} runs (p99 "
+                             f"{lates[-1]['p99_ms']:.2f} ms > {bound:.2f} ms): the machine is too busy to emulate "
+                             "this link")
+
+    def _reference(self, w: int) -> float | None:
+        """The reference scheme's throughput on window w, measured once per task (a baseline run
+        of it records it first when baselines run before candidates)."""
+        with self._reference_lock:
+            if w not in self._references:
+                r, _, _ = self._run(self.REFERENCE, w)
+                if r is not None:
+                    self._references[w] = r["throughput_mbps"]
+            return self._references.get(w)
+
+    def _experiment(self, scheme: str, out_dir: Path | None = None, best_so_far: float | None = None) -> Evaluation:
+        """`scheme` on every window; the score is the mean of the windows' scores. In a search
+        (best_so_far given), racing stops early a candidate that is far behind after a window,
+        and a candidate within the noise of the best is measured on every window once more.
+        Metrics: the mean of each metric, every run's throughput, p95 delay and score, the
+        lateness of the link, and the late runs repeated."""
+        t0 = time.monotonic()
+        runs, lates = [], []
+        n = len(self.windows)
+        plan = list(range(n))
+        k = 0
+        while k < len(plan):
+            w = plan[k]
+            r, late, why = self._run(scheme, w, out_dir)
+            lates += late
+            if r is None:
+                metrics = {"emulator_late_ms": lates[-1], "emulator_repeats": len(lates)} if lates else {}
+                return Evaluation(False, None, metrics, reason=why, seconds=time.monotonic() - t0)
+            if self.opts["score"] in NEEDS_REFERENCE:
+                if scheme == self.REFERENCE:
+                    with self._reference_lock:
+                        self._references.setdefault(w, r["throughput_mbps"])
+                r["reference_throughput_mbps"] = self._references[w] if scheme == self.REFERENCE else self._reference(w)
+            r["window"], r["window_score"] = w, self._score(r)
+            runs.append(r)
+            k += 1
+            mean = sum(x["window_score"] for x in runs) / len(runs)
+            if best_so_far is not None and best_so_far > 0 and k < len(plan) and mean < self.opts["race"] * best_so_far:
+                ev = self._aggregate(runs, lates, t0)
+                ev.stage = "screen"
+                ev.reason = (f"raced out: mean score {mean:.4g} after {len(runs)} of {len(plan)} runs is below "
+                             f"{self.opts['race']:g} x the best so far ({best_so_far:.4g})")
+                return ev
+            if (k == n == len(plan) and n >= 2 and best_so_far is not None and self.opts["repeat_close"]
+                    and abs(mean - best_so_far) <= 2 * _stderr([x["window_score"] for x in runs])):
+                plan += list(range(n))          # too close to call: every window once more
+        return self._aggregate(runs, lates, t0)
+
+    def _aggregate(self, runs: list[dict], lates: list, t0: float) -> Evaluation:
+        metrics: dict[str, Any] = {k: sum(r[k] or 0.0 for r in runs) / len(runs) for k in self.METRICS}
+        metrics["cwnd_series"] = [s["cwnd_bytes"] for s in runs[0]["flows"][0]["series"]]
+        metrics["windows"] = [{"window": r["window"], "throughput_mbps": r["throughput_mbps"],
+                               "p95_delay_ms": r["p95_delay_ms"],
+                               "reference_throughput_mbps": r.get("reference_throughput_mbps"),
+                               "score": r["window_score"]} for r in runs]
+        metrics["emulator_late_ms"] = max((r.get("emulator_late_ms") or {} for r in runs),
+                                          key=lambda x: x.get("p99_ms", 0.0))
         metrics["emulator_repeats"] = len(lates)
-        return Evaluation(True, self._score(r), metrics, seconds=time.monotonic() - t0)
+        return Evaluation(True, sum(r["window_score"] for r in runs) / len(runs), metrics,
+                          seconds=time.monotonic() - t0)
 
     def evaluate(self, check: CheckOutcome, workdir: Path, best_so_far: float | None = None) -> Evaluation:
         self._need()
@@ -476,7 +671,7 @@ class CCTask(Task):
         if not ok:
             return Evaluation(False, None, reason="register failed: " + summarize_verifier_log(log).splitlines()[0][:300])
         try:
-            return self._experiment(name)
+            return self._experiment(name, best_so_far=best_so_far)
         finally:
             self.unregister(name)
 
@@ -490,8 +685,8 @@ class CCTask(Task):
 
     def baselines(self, workdir: Path) -> list[Baseline]:
         self._need()
-        schemes = [s for s in Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
-                   if not s.startswith("pf_")]
+        # the reference first: its runs are the floor of everyone's score
+        schemes = sorted((s for s in _available_schemes() if not s.startswith("pf_")), key=lambda s: s != self.REFERENCE)
         return [Baseline(s, self._experiment(s)) for s in schemes]
 
     # --- deploy -------------------------------------------------------------------------
