@@ -198,3 +198,27 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
 
 def _netns_names():
     return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+
+
+def test_every_ack_of_every_flow_is_traced_and_concurrent_experiments_stay_apart(tmp_path):
+    """Two experiments at once, cubic and bbr, each with the same iperf3 port in its own
+    namespaces: each trace holds only its own scheme's ACKs (libbpf on tcp:tcp_probe, filtered by
+    the sender's namespace and the server port), hundreds per second, with cwnd, srtt and rate."""
+    import threading
+    out = {}
+
+    def one(cc):
+        out[cc] = run_experiment(Experiment(LinkSpec(rate_mbps=12, delay_ms=20), [FlowSpec(cc, 0, 3)]),
+                                 tmp_path / cc, acks=True)
+    threads = [threading.Thread(target=one, args=(cc,)) for cc in ("cubic", "bbr")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for cc, r in out.items():
+        a = r["flows"][0]["acks"]
+        assert a["ca"] == cc and a["acks"] > 300, (cc, a["ca"], a["acks"])
+        assert len(a["t_s"]) <= 400 and a["t_s"] == sorted(a["t_s"]) and a["t_s"][-1] > 2.5
+        assert max(a["cwnd"]) >= 20 and 40 <= sorted(a["srtt_ms"])[len(a["srtt_ms"]) // 2] <= 200
+        rates = [x for x in a["rate_mbps"] if x is not None]
+        assert rates and 6 < sorted(rates)[len(rates) // 2] < 13, rates[:10]

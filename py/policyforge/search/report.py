@@ -298,6 +298,50 @@ def tradeoff_png(task: Task, store: Store, cmp: dict[str, Any], out_dir: Path) -
     return png
 
 
+def _acks(metrics: dict) -> tuple[str, dict] | None:
+    """(workload, per-ACK series) of a candidate's or a baseline's metrics: the first workload's."""
+    if "workloads" in metrics:
+        for w, m in metrics["workloads"].items():
+            a = (m.get("metrics") or {}).get("acks")
+            if a and a.get("t_s"):
+                return w, a
+        return None
+    a = metrics.get("acks")
+    return ("", a) if a and a.get("t_s") else None
+
+
+def acks_png(store: Store, cmp: dict[str, Any], out_dir: Path) -> str | None:
+    """cwnd and smoothed RTT at every ACK (thinned), the winner against every baseline on the same
+    link (cc: traced by testbed/acktrace.py); None when the metrics carry no traces."""
+    best = store.best()
+    if best is None:
+        return None
+    mine = _acks(json.loads(best["metrics"] or "{}"))
+    if mine is None:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    series = [("winner", mine[1])] + [(b["name"], a[1]) for b in cmp["baselines"] if b["ok"]
+                                      and (a := _acks(b["metrics"])) is not None and a[0] == mine[0]]
+    for name, a in series:
+        style = dict(color="tab:red", lw=1.6, zorder=3) if name == "winner" else dict(lw=0.9, alpha=0.8)
+        top.plot(a["t_s"], a["cwnd"], label=f"{name} ({a.get('ca', '')})" if name == "winner" else name, **style)
+        bottom.plot(a["t_s"], a["srtt_ms"], **style)
+    top.set_ylabel("cwnd (packets)")
+    bottom.set_ylabel("smoothed RTT (ms)")
+    bottom.set_xlabel("time since the first ACK (s)")
+    top.set_title(f"at every ACK{': ' + mine[0] if mine[0] else ''}", fontsize=9)
+    top.legend(fontsize=8)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    png = _png(fig)
+    fig.savefig(out_dir / "acks.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
 def paired_margin(winner: dict, baselines: list[dict]) -> dict[str, Any] | None:
     """The winner's margin over the best ranked baseline, from per-run scores on the same
     windows (metrics["windows"], cc): the mean paired difference and a 90 % confidence interval
@@ -474,6 +518,9 @@ def write_report(out_dir: Path, store: Store, task: Task, command: str = "") -> 
     plane = tradeoff_png(task, store, cmp, out_dir)
     if plane:
         images["tradeoff"] = plane
+    per_ack = acks_png(store, cmp, out_dir)
+    if per_ack:
+        images["cwnd_and_rtt_at_every_ack"] = per_ack
     margin = paired_margin(json.loads(best["metrics"] or "{}"), cmp["baselines"]) if best is not None else None
     summary = {
         "run": str(out_dir), "task": task.name, "score_label": score_label, "suite": suite,

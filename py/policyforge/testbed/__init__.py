@@ -11,6 +11,8 @@ The testbed depends on nothing else in policyforge: it is told where linkem is
 from .spec import Experiment, FlowSpec, HarnessError, LinkSpec
 from .runner import Dumbbell, available_schemes, cleanup_stale, run_experiment, use_linkem
 from .score import SCORES, score
+from .acktrace import AckTracer, use_tcptrace
 
 __all__ = ["Experiment", "FlowSpec", "LinkSpec", "run_experiment", "HarnessError", "Dumbbell", "use_linkem",
+           "AckTracer", "use_tcptrace",
            "available_schemes", "cleanup_stale", "score", "SCORES"]

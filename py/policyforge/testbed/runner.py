@@ -20,6 +20,7 @@ process left behind is removed by cleanup_stale().
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -31,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from .acktrace import AckTracer, netns_inode, series as ack_series
 from .metrics import emulator_lateness, interval_usage, iperf3_flow, jain, link_window, packet_delays
 from .traces import trace_capacity_mbps
 from .score import score as score_of
@@ -255,11 +257,14 @@ def _link_usage(link, log: Path) -> dict | None:
 
 
 def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool = False,
-                   score: str = "throughput_over_p95_delay", interval_s: tuple[float, float] | None = None) -> dict:
+                   score: str = "throughput_over_p95_delay", interval_s: tuple[float, float] | None = None,
+                   acks: bool = False) -> dict:
     """Run the flows of exp over its link; return the metrics (see py/policyforge/testbed/README.md).
     With `interval_s` = (start, end), in seconds of link time (linkem's time 0 is when the link
     came up, a few hundred ms before the flows start), throughput, utilization, delay and loss
-    are those of that interval alone; the flows must cover it."""
+    are those of that interval alone; the flows must cover it. With `acks`, every flow's sender
+    is traced at every ACK (testbed/acktrace.py) and its flow carries `acks`: time, cwnd,
+    ssthresh, srtt and delivery rate, thinned to 400 points."""
     exp.validate()
     for tool in ("iperf3", "ip"):
         if not shutil.which(tool):
@@ -271,7 +276,9 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
     link = exp.link
     work = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="pf-harness-"))
     reports: list[dict | None] = [None] * len(exp.flows)
-    with Dumbbell(link, work, hosts=len(exp.flows)) as db:
+    with Dumbbell(link, work, hosts=len(exp.flows)) as db, contextlib.ExitStack() as tracing:
+        tracers = [tracing.enter_context(AckTracer(netns_inode(db.snd_hosts[i]), 5201 + i, 5201 + i))
+                   for i in range(len(exp.flows))] if acks else []
         for i in range(len(exp.flows)):
             db.spawn_rcv(["iperf3", "-s", "-1", "-p", str(5201 + i)], host=i)
         time.sleep(0.3)
@@ -296,6 +303,8 @@ def run_experiment(exp: Experiment, out_dir: Path | None = None, keep_log: bool 
         raise HarnessError(f"iperf3 failed: {errors[0]}")
     log = db.log
     flows = [iperf3_flow(r) for r in reports]
+    for f, tr in zip(flows, tracers):
+        f["acks"] = ack_series(tr.main_flow())
     delays = packet_delays(log, interval_s=interval_s)
     if interval_s is not None:
         # the same interval of link time for every scheme: what the link delivered in it

@@ -304,6 +304,8 @@ class CCTask(Task):
                             "when outputs has pacing)"),
         Option("outputs", "cwnd", "what the offline generator writes: cwnd, plus ssthresh and/or pacing "
                                   "(e.g. cwnd,pacing); a model may define the optional outputs whatever this says"),
+        Option("acks", True, "trace the sender at every ACK (cwnd, ssthresh, srtt, delivery rate; libbpf on "
+                             "tcp:tcp_probe) in each scheme's first run, for the report's plots", boolean),
         Option("kmod", False, "also build the kernel module as a checker stage", boolean),
         Option("kdir", "", "kernel headers for the module (default: Debian's linux-headers-*-amd64)"),
     ]
@@ -382,9 +384,15 @@ class CCTask(Task):
         source = Template.find("cc", "pf_cc.bpf.c").dir
         for f in ("pf_cc.bpf.c", "pf_cc_policy.h"):
             shutil.copy(source / f, self.bpf_dir / f)
-        from policyforge.testbed import LinkSpec, use_linkem
+        from policyforge.testbed import LinkSpec, use_linkem, use_tcptrace
         from policyforge.testbed.traces import TRACE_DIR
         use_linkem(native_path("bin", "linkem"))     # the testbed is told where our build's emulator is
+        if self.opts["acks"]:
+            try:
+                use_tcptrace(native_path("bin", "pf-tcptrace"), native_path("share", "pf_tcptrace.bpf.c"))
+            except TaskError:
+                raise TaskError("pf-tcptrace was not built (it needs libbpf-dev: make deps); -o acks=0 runs "
+                                "without per-ACK traces") from None
         trace = self.opts["trace"]
         if trace == "lte":
             trace = str(TRACE_DIR / "lte.trace")
@@ -591,7 +599,7 @@ class CCTask(Task):
         bound, lates = self.late_bound_ms(), []
         for _ in range(1 + self.opts["late_repeats"]):
             try:
-                r = run_experiment(exp, out_dir, interval_s=interval)
+                r = run_experiment(exp, out_dir, interval_s=interval, acks=self.opts["acks"] and w == 0)
             except HarnessError as e:
                 return None, lates, str(e)
             late = r.get("emulator_late_ms") or {}
@@ -653,6 +661,8 @@ class CCTask(Task):
     def _aggregate(self, runs: list[dict], lates: list, t0: float) -> Evaluation:
         metrics: dict[str, Any] = {k: sum(r[k] or 0.0 for r in runs) / len(runs) for k in self.METRICS}
         metrics["cwnd_series"] = [s["cwnd_bytes"] for s in runs[0]["flows"][0]["series"]]
+        if runs[0]["flows"][0].get("acks"):      # the first window's first flow, at every ACK (thinned)
+            metrics["acks"] = runs[0]["flows"][0]["acks"]
         metrics["windows"] = [{"window": r["window"], "throughput_mbps": r["throughput_mbps"],
                                "p95_delay_ms": r["p95_delay_ms"],
                                "reference_throughput_mbps": r.get("reference_throughput_mbps"),
