@@ -79,6 +79,7 @@ def measure(source: str, a: argparse.Namespace, work: Path) -> list[dict]:
                 rows.append({"link": label(link), "split": split, "error": check.feedback[:200]})
                 continue
             runs: dict[str, list[dict]] = {s: [] for s in ("winner", *BASELINES)}
+            acks: dict[str, dict] = {}
             order = ["winner", *BASELINES]
             for rep in range(a.repeats):
                 for scheme in order[rep % len(order):] + order[:rep % len(order)]:
@@ -86,6 +87,8 @@ def measure(source: str, a: argparse.Namespace, work: Path) -> list[dict]:
                     if not ev.ok:
                         print(f"{label(link)} {scheme}: {ev.reason}", file=sys.stderr)
                         continue
+                    if ev.metrics.get("acks") and scheme not in acks:
+                        acks[scheme] = ev.metrics["acks"]
                     for k, w in enumerate(ev.metrics["windows"]):
                         runs[scheme].append({**w, "window": rep * a.windows + k})
             stats = {}
@@ -99,13 +102,25 @@ def measure(source: str, a: argparse.Namespace, work: Path) -> list[dict]:
             margin = paired_margin({"windows": runs["winner"]}, base) if runs["winner"] else None
             cubic = stats.get("cubic", {}).get("throughput_mbps", {}).get("median")
             win = stats["winner"]
-            rows.append({"link": label(link), "split": split, "stats": stats, "margin": margin,
+            rows.append({"link": label(link), "split": split, "stats": stats, "margin": margin, "acks": acks,
                          "beats_all": bool(win.get("score")) and all(
                              win["score"]["median"] > stats[s]["score"]["median"] for s in BASELINES if stats[s].get("score")),
                          "throughput_share_of_cubic": win["throughput_mbps"]["median"] / cubic if cubic and win.get(
                              "throughput_mbps") else None})
             print(json.dumps(rows[-1]["stats"]["winner"]), file=sys.stderr, flush=True)
     return rows
+
+
+def stored_duration(run: Path) -> float:
+    """A finished run's wall time, from its store: creation to its last round's end."""
+    import sqlite3
+    con = sqlite3.connect(run / "store.sqlite")
+    try:
+        created = json.loads(con.execute("SELECT value FROM meta WHERE key='created'").fetchone()[0])
+        last = con.execute("SELECT MAX(finished) FROM rounds").fetchone()[0]
+        return float(last) - float(created)
+    finally:
+        con.close()
 
 
 def plot(rows: list[dict]) -> None:
@@ -129,6 +144,21 @@ def plot(rows: list[dict]) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(HERE / "cellular.png", dpi=110)
+    # cwnd at every ACK (traced with libbpf, testbed/acktrace.py): the winner against cubic and bbr
+    fig, axes = plt.subplots(len(ok), 1, figsize=(8, 2.4 * len(ok)), squeeze=False)
+    for ax, r in zip(axes.flat, ok):
+        for scheme in ("winner", "cubic", "bbr"):
+            a = r.get("acks", {}).get(scheme)
+            if a:
+                ax.plot(a["t_s"], a["cwnd"], label=scheme, lw=1.5 if scheme == "winner" else 0.9,
+                        color="tab:red" if scheme == "winner" else None)
+        ax.set_title(f"{r['link']} ({r['split']}): cwnd at every ACK, first window", fontsize=8)
+        ax.set_ylabel("cwnd (packets)")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    axes.flat[-1].set_xlabel("time since the first ACK (s)")
+    fig.tight_layout()
+    fig.savefig(HERE / "cellular_acks.png", dpi=110)
 
 
 def main() -> None:
@@ -143,7 +173,7 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.monotonic()
     run = Path(a.run) if a.run else search(a)
-    search_s = time.monotonic() - t0
+    search_s = time.monotonic() - t0 if not a.run else stored_duration(run)
     best = json.loads((run / "best.json").read_text())
     source = best["winner"]["source"]
     (HERE / "cellular_winner.c").write_text(source)
@@ -154,12 +184,13 @@ def main() -> None:
     lines = ["# bench/cc/cellular — a search on cellular links, its winner against cubic, bbr and reno", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cc/cellular.py {' '.join(sys.argv[1:])}`  ",
              f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
-             f"Search: run `{run.name}`, {best['candidates']} candidates, {search_s:.0f} s (0 when --run was "
-             f"given); objective power_floor; windows {a.windows}, measured interval {a.duration:g} s.", "",
+             f"Search: run `{run.name}`, {best['candidates']} candidates, {search_s:.0f} s of search (baselines, "
+             f"seeds, rounds; the held-out finalists after); objective power_floor; windows {a.windows}, "
+             f"measured interval {a.duration:g} s.", "",
              "Winner:", "", "```c", source.strip(), "```", "",
              f"Re-measured: every scheme on each link's {a.windows} windows, {a.repeats} times, the scheme order "
-             "rotating. Cells: median (min-max) over the runs. Objective: throughput / p95 delay with the floor at "
-             "80 % of cubic's throughput on the same window (docs/cc.md).", "",
+             "rotating. Cells: median (min-max) over the runs. Objective: throughput / p95 delay x (1 - loss)^4 with "
+             "the floor at 80 % of cubic's throughput on the same window (docs/cc.md).", "",
              "| link | split | scheme | throughput (Mbit/s) | p95 delay (ms) | loss | objective |",
              "|---|---|---|---|---|---|---|"]
 
@@ -188,7 +219,9 @@ def main() -> None:
         lines.append(f"| {r['link']} | {r['split']} | {'yes' if r['beats_all'] else 'no'} | {mt} | "
                      f"{share:.0%} |" if share is not None else f"| {r['link']} | {r['split']} | - | {mt} | - |")
     lines += ["", f"The winner beats all three with at least 80 % of cubic's throughput on {wins} of "
-              f"{sum('stats' in r for r in rows)} links.", "", "![throughput against delay](cellular.png)", ""]
+              f"{sum('stats' in r for r in rows)} links.", "", "![throughput against delay](cellular.png)", "",
+              "cwnd at every ACK (libbpf on tcp:tcp_probe), the winner against cubic and bbr, each link's first "
+              "window:", "", "![cwnd per ACK](cellular_acks.png)", ""]
     if suite:
         lines += [f"In the search's own held-out table: beats every ranked baseline on {suite.get('heldout_wins')} of "
                   f"{suite.get('heldout_n')} held-out links.", ""]

@@ -78,6 +78,10 @@ def test_power_floor_makes_starving_the_link_lose():
     assert score(starve, "power_floor") < 0.01 * score(fill, "power_floor")
     # no reference measured: the plain ratio
     assert score({"throughput_mbps": 2.0, "p95_delay_ms": 20.0}, "power_floor") == pytest.approx(0.1)
+    # overrunning a droptail queue: the link's rate at a bounded delay, most packets lost
+    flood = {"throughput_mbps": 5.4, "p95_delay_ms": 60.0, "loss": 0.77, "reference_throughput_mbps": ref}
+    assert score(flood) > score(fill) and score(flood, "power_floor") < 0.01 * score(flood)
+    assert score({**fill, "loss": 0.02}, "power_floor") == pytest.approx(5.0 / 150.0 * 0.98 ** 4)
 
 
 def test_trace_windows_rotate_the_trace_and_keep_its_opportunities(tmp_path):

@@ -82,6 +82,39 @@ def test_netem_link_shapes_a_kernel_cc(vm):
     assert r["mean_rtt_ms"] >= 59.0
 
 
+def test_committed_winners_hold_their_results_against_cubic_in_the_same_vm(vm):
+    """The short form of `make vm-bench` that `make test` runs: on one link (24 Mbit/s, 20 ms RTT),
+    cubic and every committed winner (bench/vm/winners/*.c, built and insmod'ed as kernel modules),
+    one 8 s flow each. A winner regresses when its throughput relative to cubic's in this same VM
+    falls, or its mean RTT relative to cubic's rises, by more than the tolerance bench/vm measured
+    for this link (bench/vm/run.py TOLERANCE: 15 % / 25 %), against the same ratios in the
+    committed bench/vm/results.json. Ratios to a scheme measured side by side cancel what a busy
+    host does to a TCG guest's timing."""
+    import json
+    link_name, tol = "24 Mbit/s, 20 ms RTT", {"throughput_mbps": 0.15, "mean_rtt_ms": 0.25}
+    committed = {r["scheme"]: r for r in json.loads((ROOT / "bench/vm/results.json").read_text())["rows"]
+                 if r["link"] == link_name and r.get("ok", True)}
+    link = {"rate_mbps": 24.0, "delay_ms": 10.0, "loss": 0.0, "queue_pkts": None, "queue_bytes": None, "trace": None}
+
+    def exp(scheme):
+        return {"name": scheme, "link": link, "flows": [{"scheme": scheme, "start_s": 0.0, "duration_s": 8.0}]}
+    cubic = run_experiment(vm, exp("cubic"))
+    problems, seen = [], []
+    for path in sorted((ROOT / "bench/vm/winners").glob("*.c")):
+        name = "pf_" + path.stem
+        out = evaluate_candidate(vm, path.read_text(), name, exp(name))
+        assert out["ok"], (name, out.get("failure"), out.get("detail", "")[:300])
+        old, new = committed[name], out["result"]
+        for key, worse in (("throughput_mbps", -1), ("mean_rtt_ms", 1)):
+            before = old[key] / committed["cubic"][key]
+            now = new[key] / cubic[key]
+            seen.append(f"{name} {key}/cubic {now:.2f} (committed {before:.2f})")
+            if worse * (now - before) > tol[key] * before:
+                problems.append(seen[-1])
+    assert len(seen) == 2 * len(list((ROOT / "bench/vm/winners").glob("*.c"))) > 0
+    assert not problems, f"regressions beyond bench/vm's tolerance: {problems}; all: {seen}"
+
+
 def test_faulty_module_panic_is_the_candidates_failure_and_vm_restarts(vm):
     exp = {"link": {"rate_mbps": 20.0, "delay_ms": 5.0},
            "flows": [{"scheme": "candidate", "start_s": 0.0, "duration_s": 3.0}]}

@@ -22,19 +22,25 @@ def _utilization_minus_queueing(m: dict) -> float:
     return m["utilization"] - (m.get("p95_queueing_ms") or 0.0) / 100.0
 
 
-# power_floor: the share of the reference's throughput below which the score collapses, and how fast
-FLOOR, FLOOR_EXPONENT = 0.8, 4
+# power_floor: the share of the reference's throughput below which the score collapses, and how fast;
+# the exponent of the delivered share (1 - loss)
+FLOOR, FLOOR_EXPONENT, LOSS_EXPONENT = 0.8, 4, 4
 
 
 def _power_floor(m: dict) -> float:
-    """throughput / p95 delay, times (throughput / (0.8 x the reference's))^4 below that floor.
+    """throughput / p95 delay, times (throughput / (0.8 x the reference's))^4 below that floor,
+    times (1 - loss)^4.
     The reference is another scheme's throughput on the same link and interval
     (`reference_throughput_mbps`, the cc task measures cubic); without one, the plain ratio.
     Throughput / delay alone rewards starving a bloated link: on a cellular link, a window of
     two packets (1 Mbit/s at 25 ms) outscores filling it (5 Mbit/s at 150 ms) 6 to 1; the floor
     makes giving up throughput for delay pay only above 80 % of what the standard scheme
-    carries, and a policy at half of that loses 94 % of its score."""
-    base = _throughput_over_p95_delay(m)
+    carries, and a policy at half of that loses 94 % of its score. The loss factor stops the
+    opposite way of gaming it: a window far above the BDP keeps a droptail queue full, so the
+    link delivers at its rate with a bounded delay while most packets are dropped (a search
+    found such a policy: 77 % loss at the bottleneck); (1 - loss)^4 keeps 92 % of the score at
+    2 % loss and a third at 25 %."""
+    base = _throughput_over_p95_delay(m) * (1.0 - min(1.0, m.get("loss") or 0.0)) ** LOSS_EXPONENT
     ref = m.get("reference_throughput_mbps")
     if not ref:
         return base

@@ -158,7 +158,7 @@ def optional_prefix(defined: set[str]) -> str:
 
 
 
-SCORE_LABELS = {"power_floor": "throughput / p95 delay, floored at 80 % of cubic's throughput",
+SCORE_LABELS = {"power_floor": "throughput / p95 delay x (1 - loss)^4, floored at 80 % of cubic's throughput",
                 "throughput_over_p95_delay": "throughput / p95 delay (Mbit/s per ms)",
                 "power": "throughput / mean delay (Mbit/s per ms)", "utilization": "link utilization",
                 "utilization_minus_queueing": "utilization - p95 queueing / 100 ms",
@@ -270,7 +270,7 @@ class CCTask(Task):
     name = "cc"
     title = "TCP congestion control (eBPF struct_ops and kernel module)"
     language = "c"
-    score_label = "throughput / p95 delay, floored at 80 % of cubic's throughput"
+    score_label = "throughput / p95 delay x (1 - loss)^4, floored at 80 % of cubic's throughput"
     grammar = GRAMMAR
     LEAD_S, TAIL_S = 1.0, 0.5     # flows start before the measured interval and end after it
     tradeoff = ("p95_delay_ms", "throughput_mbps", "p95 one-way delay (ms)", "throughput (Mbit/s)")
@@ -294,8 +294,9 @@ class CCTask(Task):
         Option("repeat_close", True, "in a search, measure every window once more when a candidate's score is "
                                      "within two standard errors of the best so far (windows >= 2)", boolean),
         Option("flows", 1, "competing flows of the same scheme", number(int, min=1)),
-        Option("score", "power_floor", " | ".join(SCORES) + " (power_floor: throughput / p95 delay with a floor "
-                                       "at 80 % of cubic's throughput on the same window; docs/cc.md)"),
+        Option("score", "power_floor", " | ".join(SCORES) + " (power_floor: throughput / p95 delay x "
+                                       "(1 - loss)^4 with a floor at 80 % of cubic's throughput on the same "
+                                       "window; docs/cc.md)"),
         Option("late_bound_ms", 0.0, "the link emulator's p99 lateness above which a run is invalid and repeated "
                                      "(0: the larger of 0.5 ms and 5 % of the RTT)", number(min=0)),
         Option("late_repeats", 2, "repeats of a run whose link was late before the evaluation fails",
@@ -664,7 +665,7 @@ class CCTask(Task):
         if runs[0]["flows"][0].get("acks"):      # the first window's first flow, at every ACK (thinned)
             metrics["acks"] = runs[0]["flows"][0]["acks"]
         metrics["windows"] = [{"window": r["window"], "throughput_mbps": r["throughput_mbps"],
-                               "p95_delay_ms": r["p95_delay_ms"],
+                               "p95_delay_ms": r["p95_delay_ms"], "loss": r["loss"],
                                "reference_throughput_mbps": r.get("reference_throughput_mbps"),
                                "score": r["window_score"]} for r in runs]
         metrics["emulator_late_ms"] = max((r.get("emulator_late_ms") or {} for r in runs),
