@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,6 +325,10 @@ int main(int argc, char **argv) {
   /* a real-time priority keeps departures on time on a busy machine; without it still works */
   struct sched_param sp = {.sched_priority = 10};
   if (!getenv("LINKEM_NO_RT")) sched_setscheduler(0, SCHED_FIFO, &sp);
+  /* no page fault on the packet path: under memory pressure (a build, a page cache full of a
+   * writer's dirty pages) a fault can wait for reclaim. Packet buffers and the log are faulted
+   * in when allocated, outside the departure deadlines' critical moments. */
+  if (!getenv("LINKEM_NO_MLOCK") && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) { /* best effort */ }
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   printf("ready\n");
