@@ -224,11 +224,16 @@ def mutate(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
     return tree
 
 
+def _constant_paths(tree: Tree) -> list:
+    """The paths of the numeric constants a search may change (not a shift's amount)."""
+    return [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not
+            (len(p) and _get(tree, p[:-1])[0] == "shr")]
+
+
 def tune(hole: Hole, tree: Tree, rng: random.Random) -> Tree:
     """Scale one numeric constant by a log-normal factor (3 significant digits); the
     numbers in a good program's shape are often what is left to find."""
-    consts = [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not
-              (len(p) and _get(tree, p[:-1])[0] == "shr")]
+    consts = _constant_paths(tree)
     if not consts:
         return mutate(hole, tree, rng)
     path = rng.choice(consts)
@@ -247,8 +252,7 @@ def refine(hole: Hole, tree: Tree, rng: random.Random, sigma: float = 0.2) -> Tr
     three, every constant) by a small log-normal factor. `tune` makes coarse jumps (sigma 1)
     to find a constant's order of magnitude; this makes the fine steps that follow, a
     stochastic coordinate search when it is applied to the best tree round after round."""
-    consts = [p for p in _paths(tree) if isinstance(_get(tree, p), (int, float)) and not
-              (len(p) and _get(tree, p[:-1])[0] == "shr")]
+    consts = _constant_paths(tree)
     if not consts:
         return mutate(hole, tree, rng)
     chosen = consts if len(consts) > 1 and rng.random() < 1 / 3 else [rng.choice(consts)]

@@ -30,6 +30,7 @@ from .spec import HarnessError
 # use_tcptrace), or PF_TCPTRACE (the binary; the source beside it in ../share), or PATH
 TCPTRACE: tuple[str, str] | None = None
 _build_lock = threading.Lock()
+_objects: dict[tuple[str, str], Path] = {}      # (source, cache) -> the object built for this kernel
 INFINITE_SSTHRESH = 0x7FFFFFFF
 
 
@@ -54,11 +55,16 @@ def tracer_object(cache: Path | None = None) -> Path:
     btf = Path("/sys/kernel/btf/vmlinux")
     if not btf.exists():
         raise HarnessError("this kernel has no BTF (/sys/kernel/btf/vmlinux): per-ACK tracing needs it")
-    h = hashlib.sha256(btf.read_bytes() + Path(source).read_bytes()).hexdigest()[:16]
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "policyforge" / "tcptrace"
-    obj = cache / f"pf_tcptrace.{h}.o"
     with _build_lock:
+        # the kernel's BTF (megabytes) is hashed once per process and source, not at every experiment
+        key = (str(source), str(cache))
+        if key in _objects and _objects[key].exists():
+            return _objects[key]
+        h = hashlib.sha256(btf.read_bytes() + Path(source).read_bytes()).hexdigest()[:16]
+        obj = cache / f"pf_tcptrace.{h}.o"
         if obj.exists():
+            _objects[key] = obj
             return obj
         cache.mkdir(parents=True, exist_ok=True)
         work = cache / f"build-{os.getpid()}"
@@ -75,6 +81,7 @@ def tracer_object(cache: Path | None = None) -> Path:
             if r.returncode:
                 raise HarnessError(f"the per-ACK tracer does not compile: {r.stderr.strip()[-300:]}")
             (work / "t.o").replace(obj)
+            _objects[key] = obj
         except FileNotFoundError as e:
             raise HarnessError(f"{e.filename} is not installed (make deps)") from None
         finally:
