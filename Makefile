@@ -7,7 +7,7 @@ PF    := $(VENV)/bin/policyforge
 TASK  ?= cache
 ARGS  ?=
 
-.PHONY: deps build demo test test-fast synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench clean
+.PHONY: deps build demo test test-fast synth bench-engine bench-cache bench-cc bench-eplb vm vm-shell vm-bench vagrant-box vagrant-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -49,6 +49,16 @@ vm-shell: vm
 
 vm-bench: vm
 	$(PY) bench/vm/run.py
+
+## the `make vm` image as the vagrant-libvirt box policyforge/bookworm (vagrant/Vagrantfile's default)
+vagrant-box: vm
+	PF_WITH_VAGRANT=1 scripts/install-deps.sh
+	scripts/libvirt-up.sh
+	scripts/vagrant-box.sh
+
+## vagrant up + a winner as a kernel module over vagrant ssh + destroy; records bench/vm/vagrant.md
+vagrant-test: vagrant-box
+	PF_VAGRANT_RECORD=bench/vm/vagrant.md $(PY) -m pytest -ra -m vagrant tests/vagrant $(ARGS)
 
 clean:
 	rm -rf build runs
