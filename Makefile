@@ -52,7 +52,6 @@ vm-bench: vm
 
 ## the `make vm` image as the vagrant-libvirt box policyforge/bookworm (vagrant/Vagrantfile's default)
 vagrant-box: vm
-	PF_WITH_VAGRANT=1 scripts/install-deps.sh
 	scripts/libvirt-up.sh
 	scripts/vagrant-box.sh
 

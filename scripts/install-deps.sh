@@ -3,7 +3,6 @@
 # already present are skipped quickly, so `make demo` and `make test` can both call it.
 #   scripts/install-deps.sh            system packages + .venv + editable build
 #   PF_SKIP_APT=1 scripts/install-deps.sh   only the Python side
-#   PF_WITH_VAGRANT=1 scripts/install-deps.sh   also vagrant, vagrant-libvirt, libvirt (make vagrant-box)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +15,9 @@ APT_PACKAGES=(
   linux-headers-amd64                        # kmod build (Debian's headers)
   qemu-system-x86 qemu-utils debootstrap linux-image-amd64 busybox-static cpio  # VM
   mininet bridge-utils
+  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base  # vagrant up (tests/vagrant)
+  grub-pc-bin fdisk rsync                    # make vagrant-box
 )
-if [ -n "${PF_WITH_VAGRANT:-}" ]; then       # make vagrant-box / vagrant-test
-  APT_PACKAGES+=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base
-                 grub-pc-bin fdisk rsync)
-fi
 
 missing=()
 if [ -z "${PF_SKIP_APT:-}" ]; then

@@ -5,7 +5,7 @@
 set -euo pipefail
 answers() { virsh -c qemu:///system version >/dev/null 2>&1; }
 answers && exit 0
-command -v libvirtd >/dev/null || { echo "libvirt-up: libvirtd not found (PF_WITH_VAGRANT=1 scripts/install-deps.sh installs it)" >&2; exit 1; }
+command -v libvirtd >/dev/null || { echo "libvirt-up: libvirtd not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 if [ -d /run/systemd/system ]; then
   systemctl start virtlogd.socket libvirtd.socket libvirtd
 else

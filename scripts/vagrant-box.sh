@@ -24,7 +24,7 @@ die() { echo "vagrant-box: $*" >&2; exit 1; }
 
 [ -f "$IMAGE/ready" ] || die "no VM image in $IMAGE (run \`make vm\` first)"
 for tool in vagrant sfdisk grub-mkimage qemu-img chroot; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh vagrant installs it)"
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 [ "$(id -u)" = 0 ] || die "needs root (loop mount, chroot)"
 PUBKEY=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1 || true)

@@ -4,9 +4,9 @@ user runs it (rsync synced folder, no NFS). In the guest, over `vagrant ssh -c`,
 winner is built against the guest's headers, insmod'ed and carries one iperf3 flow across the
 Mininet netem link (scripts/vm-cc-winner.sh); then `vagrant destroy`.
 
-`make vagrant-test` runs this file and records what it saw in bench/vm/vagrant.md
-(PF_VAGRANT_RECORD). It is not part of `make test`: a cold run (box, upload into libvirt's
-pool, a systemd boot under TCG) takes several minutes on top of CI's fifteen."""
+`make test` runs it (about 5 minutes: a systemd boot under TCG, and on a cold machine the box
+build and its upload into libvirt's pool); `make vagrant-test` runs this file alone and records
+what it saw in bench/vm/vagrant.md (PF_VAGRANT_RECORD)."""
 import json
 import os
 import platform
@@ -39,7 +39,7 @@ def box():
     if os.geteuid() != 0:
         pytest.skip("the box build loop-mounts and chroots, libvirt's system instance needs root")
     missing = [t for t in ("vagrant", "virsh", "libvirtd", "sfdisk", "grub-mkimage") if not shutil.which(t)]
-    assert not missing, f"{missing} not found: PF_WITH_VAGRANT=1 scripts/install-deps.sh installs them"
+    assert not missing, f"{missing} not found: scripts/install-deps.sh installs them"
     steps = {}
     for name, argv, limit in (("make vm", [str(ROOT / "scripts/vm-build.sh")], 1500),
                               ("libvirtd", [str(ROOT / "scripts/libvirt-up.sh")], 60),
