@@ -11,7 +11,7 @@ REPO=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 # and the next `make vm` rebuilds the image.
 PACKAGES="linux-image-amd64 linux-headers-amd64 iperf3 mininet openvswitch-switch bpftool
   clang python3 make gcc libc6-dev iproute2 bridge-utils net-tools ethtool procps psmisc
-  kmod iputils-ping ca-certificates"
+  kmod iputils-ping ca-certificates libbpf-dev"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

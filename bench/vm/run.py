@@ -41,6 +41,8 @@ REPEATS = {"24 Mbit/s, 20 ms RTT": 1, "10 Mbit/s, 80 ms RTT, 0.5% loss": 3}
 # Mbit/s), so only a halving counts; mean RTT stays within a few percent there.
 TOLERANCE = {"24 Mbit/s, 20 ms RTT": {"throughput_mbps": 0.15, "mean_rtt_ms": 0.25},
              "10 Mbit/s, 80 ms RTT, 0.5% loss": {"throughput_mbps": 0.50, "mean_rtt_ms": 0.25}}
+# the link whose runs are traced at every ACK (cwnd, srtt: vm_acks.png)
+ACK_LINK = "24 Mbit/s, 20 ms RTT"
 # Host (linkem) vs VM (netem): agreement within 20% on throughput and on mean RTT.
 FIDELITY_TOLERANCE = 0.20
 FIDELITY_SCHEMES = ("cubic", "reno")
@@ -116,6 +118,31 @@ def plot(rows: list[dict], out: Path) -> None:
     fig.savefig(out / "vm_schemes.png", dpi=110)
 
 
+def plot_acks(rows: list[dict], out: Path) -> None:
+    """cwnd and srtt at every ACK (thinned to 400 points) of each scheme's traced run on ACK_LINK."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    traced = [r for r in rows if r.get("acks") and r["acks"]["t_s"]]
+    if not traced:
+        return
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    for r in traced:
+        a = r["acks"]
+        style = dict(lw=1.6 if r["winner"] else 1.0, ls="-" if r["winner"] else "--")
+        top.plot(a["t_s"], a["cwnd"], label=f"{r['scheme']} ({a['acks']} ACKs)", **style)
+        bottom.plot(a["t_s"], a["srtt_ms"], label=r["scheme"], **style)
+    top.set_title(f"VM (netem), {ACK_LINK}: the sender's state at every ACK (pf-tcptrace in the guest)")
+    top.set_ylabel("cwnd (packets)")
+    bottom.set_ylabel("srtt (ms)")
+    bottom.set_xlabel("time since the first ACK (s)")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "vm_acks.png", dpi=110)
+
+
 def fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
 
@@ -147,6 +174,10 @@ def write_markdown(report: dict, out: Path) -> None:
         lines.append(f"| {f['link']} | {f['scheme']} | {fmt(f['host_mbps'])} | {fmt(f['vm_mbps'])} | "
                      f"{fmt(f['host_rtt_ms'], '.1f')} | {fmt(f['vm_rtt_ms'], '.1f')} | {f['agree']} |")
     lines += ["", "Regressions: " + ("; ".join(report["regressions"]) or "none"), ""]
+    if any(r.get("acks") for r in report["rows"]):
+        lines += [f"## Per-ACK traces on {ACK_LINK}", "",
+                  "One extra run of each scheme (not in the table above), its sender traced at every ACK in the "
+                  "guest (pf-tcptrace, built there against the guest kernel's BTF):", "", "![cwnd and srtt per ACK](vm_acks.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
 
 
@@ -167,17 +198,27 @@ def main() -> int:
         print(f"VM up in {vm.boot_s:.1f} s ({vm.accel})", flush=True)
         for link_name, link in LINKS.items():
             repeats = args.repeats or REPEATS[link_name]
+            # on ACK_LINK each scheme runs once more first, traced at every ACK, for the plot only:
+            # the measured runs stay untraced, like the short regression test's
+            traced = int(link_name == ACK_LINK)
             for scheme in KERNEL_SCHEMES:
-                runs = [run_experiment(vm, experiment(link, scheme, args.duration)) for _ in range(repeats)]
-                rows.append(dict(link=link_name, scheme=scheme, winner=False, ok=True, **summary(runs)))
-                print(rows[-1], flush=True)
+                runs = [run_experiment(vm, experiment(link, scheme, args.duration), acks=i < traced)
+                        for i in range(repeats + traced)]
+                rows.append(dict(link=link_name, scheme=scheme, winner=False, ok=True, **summary(runs[traced:])))
+                if traced:
+                    rows[-1]["acks"] = runs[0]["flows"][0]["acks"]
+                print({k: v for k, v in rows[-1].items() if k != "acks"}, flush=True)
             for path in winners:
                 name = "pf_" + path.stem
-                out = evaluate_candidate(vm, path.read_text(), name, experiment(link, name, args.duration), repeats)
+                out = evaluate_candidate(vm, path.read_text(), name, experiment(link, name, args.duration),
+                                         repeats + traced, acks=bool(traced))
                 row = dict(link=link_name, scheme=name, winner=True, ok=out["ok"])
-                row.update(summary(out["results"]) if out["ok"] else {"failure": f"{out['failure']}: {out['detail'][:200]}"})
+                row.update(summary(out["results"][traced:]) if out["ok"] else
+                           {"failure": f"{out['failure']}: {out['detail'][:200]}"})
+                if traced and out["ok"]:
+                    row["acks"] = out["results"][0]["flows"][0]["acks"]
                 rows.append(row)
-                print(row, flush=True)
+                print({k: v for k, v in row.items() if k != "acks"}, flush=True)
         accel = vm.accel
     fidelity = []
     if not args.no_fidelity:
@@ -206,6 +247,7 @@ def main() -> int:
     (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
     write_markdown(report, args.out)
     plot(rows, args.out)
+    plot_acks(rows, args.out)
     for p in regressions:
         print("REGRESSION:", p, file=sys.stderr)
     return 1 if regressions else 0

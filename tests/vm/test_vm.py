@@ -74,12 +74,21 @@ def test_seed_module_carries_iperf3_over_netem(vm):
     assert "pf_seed" not in vm.run("cat /proc/sys/net/ipv4/tcp_available_congestion_control").stdout
 
 
-def test_netem_link_shapes_a_kernel_cc(vm):
+def test_netem_link_shapes_a_kernel_cc_and_every_ack_is_traced(vm):
+    """cubic on an 8 Mbit/s, 60 ms RTT netem link, its sender traced at every ACK in the guest
+    (pf-tcptrace built there against the guest kernel's BTF, as on the host)."""
     exp = {"link": {"rate_mbps": 8.0, "delay_ms": 30.0, "loss": 0.0},
            "flows": [{"scheme": "cubic", "start_s": 0.0, "duration_s": 4.0}]}
-    r = run_experiment(vm, exp)
+    r = run_experiment(vm, exp, acks=True)
     assert 4.0 < r["throughput_mbps"] <= 8.5
     assert r["mean_rtt_ms"] >= 59.0
+    acks = r["flows"][0]["acks"]
+    # 4 s at up to 8 Mbit/s is at most ~2 700 full packets; with delayed ACKs at least a few hundred ACKs
+    assert acks["ca"] == "cubic" and 300 < acks["acks"] < 6000, (acks["ca"], acks["acks"])
+    assert len(acks["t_s"]) == len(acks["cwnd"]) == len(acks["srtt_ms"]) <= 400
+    assert acks["t_s"] == sorted(acks["t_s"]) and 3.0 < acks["t_s"][-1] < 5.0
+    later = [rtt for t, rtt in zip(acks["t_s"], acks["srtt_ms"]) if t > 1.0]
+    assert min(later) >= 55.0 and max(acks["cwnd"]) >= 10      # the 60 ms RTT; the window grew
 
 
 def test_committed_winners_hold_their_results_against_cubic_in_the_same_vm(vm):

@@ -15,23 +15,22 @@ remote port is an iperf3 server's, so concurrent experiments do not see each oth
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import shutil
-import signal
-import subprocess
 import threading
 from pathlib import Path
 
+from .ackrows import AckRow, TracerError, TracerProcess, build_object, series
 from .spec import HarnessError
+
+__all__ = ["AckRow", "AckTracer", "netns_inode", "series", "tracer_object", "use_tcptrace"]
 
 # where pf-tcptrace and its BPF source are: told by the caller (policyforge passes its build's,
 # use_tcptrace), or PF_TCPTRACE (the binary; the source beside it in ../share), or PATH
 TCPTRACE: tuple[str, str] | None = None
 _build_lock = threading.Lock()
 _objects: dict[tuple[str, str], Path] = {}      # (source, cache) -> the object built for this kernel
-INFINITE_SSTHRESH = 0x7FFFFFFF
 
 
 def use_tcptrace(binary: str | os.PathLike, source: str | os.PathLike) -> None:
@@ -63,106 +62,34 @@ def tracer_object(cache: Path | None = None) -> Path:
             return _objects[key]
         h = hashlib.sha256(btf.read_bytes() + Path(source).read_bytes()).hexdigest()[:16]
         obj = cache / f"pf_tcptrace.{h}.o"
-        if obj.exists():
-            _objects[key] = obj
-            return obj
-        cache.mkdir(parents=True, exist_ok=True)
-        work = cache / f"build-{os.getpid()}"
-        work.mkdir(exist_ok=True)
-        try:
-            r = subprocess.run(["bpftool", "btf", "dump", "file", str(btf), "format", "c"], capture_output=True,
-                               text=True)
-            if r.returncode:
-                raise HarnessError(f"bpftool could not dump the kernel's BTF: {r.stderr.strip()[:200]}")
-            (work / "vmlinux.h").write_text(r.stdout)
-            shutil.copy(source, work / "pf_tcptrace.bpf.c")
-            r = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I.", "-c",
-                                "pf_tcptrace.bpf.c", "-o", "t.o"], cwd=work, capture_output=True, text=True)
-            if r.returncode:
-                raise HarnessError(f"the per-ACK tracer does not compile: {r.stderr.strip()[-300:]}")
-            (work / "t.o").replace(obj)
-            _objects[key] = obj
-        except FileNotFoundError as e:
-            raise HarnessError(f"{e.filename} is not installed (make deps)") from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        if not obj.exists():
+            cache.mkdir(parents=True, exist_ok=True)
+            work = cache / f"build-{os.getpid()}"
+            work.mkdir(exist_ok=True)
+            try:
+                build_object(Path(source), work, obj, btf)
+            except TracerError as e:
+                raise HarnessError(f"{e} (make deps)" if "not installed" in str(e) else str(e)) from None
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        _objects[key] = obj
     return obj
 
 
-@dataclasses.dataclass
-class AckRow:
-    t_s: float                 # since the first ACK the tracer saw
-    cwnd: int                  # packets
-    ssthresh: int | None       # packets; None while infinite
-    srtt_ms: float
-    rate_mbps: float | None    # the last rate sample, None before the first
-    delivered: int
-    ca: str
-
-
-class AckTracer:
+class AckTracer(TracerProcess):
     """Traces ACKs for the duration of a `with` block."""
 
     def __init__(self, netns: int, port_lo: int, port_hi: int, cache: Path | None = None):
-        self.netns, self.ports = netns, (port_lo, port_hi)     # one sender namespace per tracer
+        super().__init__("", "", netns, port_lo, port_hi)     # one sender namespace per tracer
         self.cache = cache
-        self.proc: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self.error = ""
 
     def __enter__(self) -> "AckTracer":
-        binary, _ = _tool()
-        obj = tracer_object(self.cache)
-        self.proc = subprocess.Popen([binary, str(obj), str(self.netns), *map(str, self.ports)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = self.proc.stdout.readline().strip()
-        if first != "ready":
-            self.proc.kill()
-            err = self.proc.stderr.read().strip()
-            raise HarnessError(f"pf-tcptrace did not start: {err[-300:] or first or 'no output'}")
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        return self
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.binary, _ = _tool()
+        self.obj = str(tracer_object(self.cache))
         try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(timeout=10)
-        self.error = self.proc.stderr.read().strip() if self.proc.stderr else ""
-        self.proc = None
-
-    def main_flow(self) -> list[AckRow]:
-        """The ACKs of the connection with the most (iperf3's data stream, not its control one)."""
-        conns = self.flows()
-        return max(conns.values(), key=len) if conns else []
-
-    def flows(self) -> dict[tuple[int, int], list[AckRow]]:
-        """(local port, remote port) -> the ACKs of that connection, in order."""
-        out: dict[tuple[int, int], list[AckRow]] = {}
-        t0 = None
-        for line in self.lines:
-            f = line.strip().split(",")
-            if len(f) != 11 or not f[0].isdigit():
-                continue
-            t = int(f[0])
-            t0 = t if t0 is None else t0
-            cwnd, ssthresh, srtt, mss = int(f[4]), int(f[5]), int(f[6]), int(f[7])
-            rd, ri = int(f[9]), int(f[10])
-            out.setdefault((int(f[1]), int(f[2])), []).append(AckRow(
-                t_s=(t - t0) / 1e9, cwnd=cwnd, ssthresh=None if ssthresh >= INFINITE_SSTHRESH else ssthresh,
-                srtt_ms=srtt / 1000, rate_mbps=rd * mss * 8 / ri if ri else None, delivered=int(f[8]), ca=f[3]))
-        return out
+            return super().__enter__()
+        except TracerError as e:
+            raise HarnessError(str(e)) from None
 
 
 def netns_inode(name: str) -> int:
@@ -171,13 +98,3 @@ def netns_inode(name: str) -> int:
         return os.stat(f"/run/netns/{name}").st_ino
     except OSError as e:
         raise HarnessError(f"network namespace {name} not found: {e.strerror}") from None
-
-
-def series(rows: list[AckRow], points: int = 400) -> dict[str, list]:
-    """A connection's ACKs as columns, thinned to at most `points` evenly spaced ACKs."""
-    step = max(1, -(-len(rows) // points))
-    keep = rows[::step]
-    return {"t_s": [round(r.t_s, 4) for r in keep], "cwnd": [r.cwnd for r in keep],
-            "ssthresh": [r.ssthresh for r in keep], "srtt_ms": [round(r.srtt_ms, 3) for r in keep],
-            "rate_mbps": [None if r.rate_mbps is None else round(r.rate_mbps, 3) for r in keep],
-            "acks": len(rows), "ca": rows[0].ca if rows else ""}

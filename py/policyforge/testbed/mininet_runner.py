@@ -8,15 +8,26 @@ no controller. The data direction (s1 -> s2) gets htb at the rate and netem with
 the loss and the queue limit (1 BDP by default, as on the host); the ACK direction gets the
 delay only, so the RTT is 2 x delay as on the host.
 
-Runs in the guest with Debian's python3 + mininet only (no numpy, no policyforge imports):
+Runs in the guest with Debian's python3 + mininet only (no numpy, no policyforge package; only
+ackrows.py beside it):
     python3 py/policyforge/testbed/mininet_runner.py experiment.json > result.json
 Prints one JSON object: throughput, mean / p95 RTT (from iperf3), retransmits, per-flow series.
+With "acks": true in the experiment, every flow's sender is traced at every ACK as on the host
+(pf-tcptrace, built in the guest against its own kernel's BTF) and the flow carries `acks`.
 """
+import contextlib
 import json
 import math
+import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+from ackrows import TracerError, TracerProcess, build_object, series   # beside this file
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def load_experiment(path: str) -> dict:
@@ -96,10 +107,36 @@ def percentile(xs: list, q: float):
     return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
 
 
+def tracer_tool(work: Path = Path("/tmp/pf-tcptrace")) -> tuple[str, str]:
+    """pf-tcptrace and its BPF object, built in the guest from the repository's sources once per
+    boot (/tmp is a tmpfs in the VM): gcc against Debian's libbpf, clang against this kernel's BTF."""
+    src = REPO / "native" / "tcptrace"
+    work.mkdir(exist_ok=True)
+    binary, obj = work / "pf-tcptrace", work / "pf_tcptrace.o"
+    try:
+        if not binary.exists():
+            r = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(src / "pf-tcptrace.c"), "-lbpf"],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"mininet_runner: pf-tcptrace does not build: {r.stderr.strip()[-300:]}")
+        if not obj.exists():
+            build_object(src / "pf_tcptrace.bpf.c", work, obj)
+    except TracerError as e:
+        raise SystemExit(f"mininet_runner: {e}") from None
+    return str(binary), str(obj)
+
+
 def run(exp: dict) -> dict:
     link, flows = exp["link"], exp["flows"]
+    tool = tracer_tool() if exp.get("acks") else None
     net, snds, rcvs = build_net(link, hosts=len(flows))     # one sender and receiver host per flow
+    tracing = contextlib.ExitStack()
     try:
+        # a Mininet host is a shell in its own network namespace: the tracer keeps the sockets
+        # of that namespace (its inode) whose remote port is the flow's iperf3 server's
+        tracers = [tracing.enter_context(TracerProcess(*tool, os.stat(f"/proc/{snds[i].pid}/ns/net").st_ino,
+                                                       5201 + i, 5201 + i))
+                   for i in range(len(flows))] if tool else []
         servers = [rcvs[i].popen(["iperf3", "-s", "-1", "-p", str(5201 + i)]) for i in range(len(flows))]
         time.sleep(0.5)
         reports = [None] * len(flows)
@@ -122,12 +159,18 @@ def run(exp: dict) -> dict:
             t.join()
         for s in servers:
             s.kill()
+        tracing.close()
+    except TracerError as e:
+        raise SystemExit(f"mininet_runner: {e}") from None
     finally:
+        tracing.close()
         net.stop()
     errors = [r.get("error") for r in reports if "error" in r]
     if errors:
         raise SystemExit(f"mininet_runner: iperf3 failed: {errors[0]}")
     per_flow = [flow_metrics(r) for r in reports]
+    for f, tr in zip(per_flow, tracers):
+        f["acks"] = series(tr.main_flow())
     span = max(f.get("start_s", 0) + f.get("duration_s", 5) for f in flows) - min(f.get("start_s", 0) for f in flows)
     rtts = [p["rtt_ms"] for fl in per_flow for p in fl["series"] if p["rtt_ms"]]
     tputs = [fl["throughput_mbps"] for fl in per_flow]

@@ -48,21 +48,25 @@ def unload(vm: VM, name: str) -> None:
     vm.run(f"rmmod {shlex.quote(name)} 2>/dev/null || true", timeout_s=30)
 
 
-def run_experiment(vm: VM, experiment: dict, timeout_s: float | None = None) -> dict:
-    """Run an experiment description (harness Experiment as a dict) on Mininet in the guest."""
+def run_experiment(vm: VM, experiment: dict, timeout_s: float | None = None, acks: bool = False) -> dict:
+    """Run an experiment description (harness Experiment as a dict) on Mininet in the guest. With
+    `acks`, every flow carries the per-ACK trace of its sender (cwnd, ssthresh, srtt, delivery
+    rate), as on the host; the guest builds the tracer at its first use after a boot."""
     path = vm.xfer / "experiment.json"
-    path.write_text(json.dumps(experiment))
+    path.write_text(json.dumps(dict(experiment, acks=True) if acks else experiment))
     span = max(f.get("start_s", 0) + f.get("duration_s", 5) for f in experiment["flows"])
     vm.run(f"modprobe -a {GUEST_MODULES} 2>/dev/null; mn -c >/dev/null 2>&1 || true", timeout_s=60)
     r = vm.run("python3 /work/repo/py/policyforge/testbed/mininet_runner.py /work/xfer/experiment.json",
-               timeout_s=timeout_s or span + 90)
+               timeout_s=timeout_s or span + (240 if acks else 90))
     if r.rc != 0:
         raise VmError(f"mininet run failed: {(r.stderr or r.stdout).strip().splitlines()[-1:] or r.rc}")
     return json.loads(r.stdout)
 
 
-def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict, repeats: int = 1) -> dict:
-    """One candidate, start to end: build, insmod, run the experiment `repeats` times, rmmod.
+def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict, repeats: int = 1,
+                       acks: bool = False) -> dict:
+    """One candidate, start to end: build, insmod, run the experiment `repeats` times (the first
+    with per-ACK traces if `acks`), rmmod.
     Returns {"ok": True, "result": the first run, "results": every run} or
     {"ok": False, "failure": "build|load|panic|hang", "detail": ...}; after a crash the VM is
     restarted so the caller can go on."""
@@ -72,7 +76,8 @@ def evaluate_candidate(vm: VM, policy_source: str, name: str, experiment: dict, 
         except ModuleError as e:
             return {"ok": False, "failure": "build", "detail": str(e)}
         flows = [dict(f, scheme=name) if f.get("scheme") in ("candidate", name) else f for f in experiment["flows"]]
-        results = [run_experiment(vm, dict(experiment, flows=flows)) for _ in range(max(1, repeats))]
+        results = [run_experiment(vm, dict(experiment, flows=flows), acks=acks and i == 0)
+                   for i in range(max(1, repeats))]
         unload(vm, name)
         return {"ok": True, "result": results[0], "results": results}
     except GuestCrash as crash:
