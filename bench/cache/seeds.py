@@ -3,10 +3,11 @@
 because one seed per cell cannot tell differences of a few 0.0001 from luck.
 
     .venv/bin/python bench/cache/seeds.py [--seeds 1,2,3] [--rounds 10] [--per-round 24]
+    .venv/bin/python bench/cache/seeds.py --seeds 1,2,3,4 --rounds 20 --per-round 25 --default-only --name seeds500
 
 Each cell is `policyforge run cache --generator offline --rounds 10 --candidates-per-round 24
---workers 2 --seed S -o trace=T` (plus `--elites 0` for +refine). Writes seeds.md and seeds.json
-beside this file.
+--workers 2 --seed S -o trace=T` (plus `--elites 0` for +refine). Writes NAME.md and NAME.json
+(default seeds.md, seeds.json) beside this file.
 """
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=24)
+    ap.add_argument("--default-only", action="store_true", help="only the default search (no +refine column)")
+    ap.add_argument("--name", default="seeds", help="output files NAME.md and NAME.json")
     a = ap.parse_args()
+    configs = {k: v for k, v in CONFIGS.items() if not a.default_only or not v}
     seeds = [int(s) for s in a.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="pf-bench-seeds-"))
     rows: dict[str, dict[str, dict[int, dict]]] = {}
     for trace in DEV:
         rows[trace] = {}
-        for name, extra in CONFIGS.items():
+        for name, extra in configs.items():
             rows[trace][name] = {}
             for seed in seeds:
                 r = search(trace, [*extra, "--seed", str(seed)], a.rounds, a.per_round, work)
@@ -51,14 +55,14 @@ def main() -> None:
              f"Each cell: the winner's miss ratio (ranked baselines it beats / 25) of `policyforge run cache "
              f"--generator offline --rounds {a.rounds} --candidates-per-round {a.per_round} --workers 2 --seed S "
              f"-o trace=T`, with `--elites 0` for +refine. Lower is better.", "",
-             "| workload | best baseline | " + " | ".join(f"{c} seed {s}" for c in CONFIGS for s in seeds)
-             + " | " + " | ".join(f"{c} mean" for c in CONFIGS) + " |",
-             "|---|---|" + "---|" * (len(CONFIGS) * (len(seeds) + 1))]
-    wins = {c: 0 for c in CONFIGS}
+             "| workload | best baseline | " + " | ".join(f"{c} seed {s}" for c in configs for s in seeds)
+             + " | " + " | ".join(f"{c} mean" for c in configs) + " |",
+             "|---|---|" + "---|" * (len(configs) * (len(seeds) + 1))]
+    wins = {c: 0 for c in configs}
     for trace, cfgs in rows.items():
         first = next(iter(next(iter(cfgs.values())).values()))
         cells, means = [], []
-        for c in CONFIGS:
+        for c in configs:
             vals = []
             for s in seeds:
                 r = cfgs[c][s]
@@ -74,8 +78,8 @@ def main() -> None:
     n = len(DEV) * len(seeds)
     lines += ["", "Searches whose winner beats all 25 ranked baselines: "
               + ", ".join(f"{c} {w} of {n}" for c, w in wins.items()) + ".", ""]
-    (HERE / "seeds.md").write_text("\n".join(lines))
-    (HERE / "seeds.json").write_text(json.dumps(rows, indent=2, default=str))
+    (HERE / f"{a.name}.md").write_text("\n".join(lines))
+    (HERE / f"{a.name}.json").write_text(json.dumps(rows, indent=2, default=str))
     print("\n".join(lines))
 
 
