@@ -3,6 +3,7 @@ every attack must pass afterwards (nothing left running, nothing secret stored, 
 written outside the run)."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sqlite3
@@ -104,12 +105,17 @@ def job_cgroup_processes(owner: int | None = None) -> list[str]:
     """Processes still in policyforge's job cgroups (of `owner`'s jobs, or anyone's)."""
     left = []
     pattern = f"j{owner}-*" if owner is not None else "j*"
-    for procs in Path("/sys/fs/cgroup").glob(f"**/policyforge/{pattern}/cgroup.procs"):
-        try:
-            pids = procs.read_text().split()
-        except OSError:
+    # os.walk, not Path.glob("**/..."): other runs' job cgroups come and go during the walk, and
+    # glob raises on a directory that vanished between listing and entering it; walk skips it
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if os.path.basename(root) != "policyforge":
             continue
-        left += [f"{procs.parent}: {p}" for p in pids]
+        for d in fnmatch.filter(dirs, pattern):
+            try:
+                pids = Path(root, d, "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            left += [f"{root}/{d}: {p}" for p in pids]
     return left
 
 
