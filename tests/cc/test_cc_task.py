@@ -153,3 +153,43 @@ def test_export_gives_a_registrable_object_and_module_source(task, tmp_path):
                        cwd=kmod, capture_output=True, text=True)
     assert r.returncode == 0 and (kmod / "build-pf_moved" / "pf_moved.ko").exists(), r.stdout + r.stderr
     assert "insmod" in info["usage"]
+
+
+def test_the_reno_seed_in_bpf_behaves_like_the_kernels_reno(task, tmp_path):
+    """A BPF copy of a classic scheme as an end-to-end check of the template (the state it fills,
+    the window it applies, ssthresh on a loss): the reno seed through check (clang, the verifier)
+    and the kernel's own reno, each carrying one 8 s flow on the same 24 Mbit/s, 20 ms RTT link
+    with a one-BDP droptail queue, each traced at every ACK. Both must fill the link and draw the
+    same sawtooth: windows halved on losses, a similar mean window and number of halvings. A
+    template that dropped `acked`, applied the window late or lost ssthresh would not."""
+    from policyforge.testbed import Experiment, FlowSpec, LinkSpec, run_experiment
+    reno = next(s for s in task.seeds() if s.name == "reno")
+    check = task.check(task.render(reno.genome), tmp_path)
+    assert check.ok, check.feedback
+    name = check.artifact.name.split(".")[0]
+    ok, log = task.register(check.artifact)
+    assert ok, log[-500:]
+    link = LinkSpec(rate_mbps=24.0, delay_ms=10.0)
+    try:
+        runs = {scheme: run_experiment(Experiment(link, [FlowSpec(scheme, 0.0, 8.0)]), acks=True)
+                for scheme in (name, "reno")}
+    finally:
+        task.unregister(name)
+
+    def shape(r):
+        a = r["flows"][0]["acks"]
+        steady = [c for t, c in zip(a["t_s"], a["cwnd"]) if t > 2.0]      # past slow start
+        halvings, peak = 0, steady[0]
+        for c in steady:            # a fall below 70 % of the peak since the last one (kernel reno's
+            if c < 0.7 * peak:      # PRR spreads a reduction over an RTT, several thinned samples)
+                halvings, peak = halvings + 1, c
+            peak = max(peak, c)
+        return {"ca": a["ca"], "mean_cwnd": sum(steady) / len(steady), "halvings": halvings,
+                "utilization": r["utilization"]}
+    ours, kernel = shape(runs[name]), shape(runs["reno"])
+    assert (ours["ca"], kernel["ca"]) == (name, "reno")
+    assert ours["utilization"] > 0.85 and kernel["utilization"] > 0.85, (ours, kernel)
+    # one BDP is 40 packets and so is the queue: the window saws between about 40 and 80
+    assert 35 < kernel["mean_cwnd"] < 90 and kernel["halvings"] >= 2, kernel
+    assert abs(ours["mean_cwnd"] - kernel["mean_cwnd"]) <= 0.2 * kernel["mean_cwnd"], (ours, kernel)
+    assert ours["halvings"] >= 2 and 2 / 3 <= ours["halvings"] / kernel["halvings"] <= 3 / 2, (ours, kernel)
