@@ -193,3 +193,37 @@ def test_the_reno_seed_in_bpf_behaves_like_the_kernels_reno(task, tmp_path):
     assert 35 < kernel["mean_cwnd"] < 90 and kernel["halvings"] >= 2, kernel
     assert abs(ours["mean_cwnd"] - kernel["mean_cwnd"]) <= 0.2 * kernel["mean_cwnd"], (ours, kernel)
     assert ours["halvings"] >= 2 and 2 / 3 <= ours["halvings"] / kernel["halvings"] <= 3 / 2, (ours, kernel)
+
+
+def test_a_struct_ops_left_by_a_killed_process_is_unregistered_by_the_next_task(task, tmp_path):
+    """A process killed between register and unregister leaves its congestion control in the
+    kernel; the next cc task's prepare() sweeps the ones policyforge marked for a dead process,
+    and leaves those of live processes (and anything it did not register) alone."""
+    import os
+    import sys
+    from policyforge.tasks.cc.task import CCTask, sweep_stale_registrations
+    reno = next(s for s in task.seeds() if s.name == "reno")
+    dead, alive = tmp_path / "dead", tmp_path / "alive"
+    checks = {d: task.check(task.render(reno.genome), d) for d in (dead, alive)}
+    assert all(c.ok for c in checks.values())
+    names = {d: c.artifact.name.split(".")[0] for d, c in checks.items()}
+    killed = subprocess.run([sys.executable, "-c",
+                             "import os, signal, sys; from pathlib import Path\n"
+                             "from policyforge.tasks.cc.task import CCTask\n"
+                             f"print(CCTask.register(Path({str(checks[dead].artifact)!r}))[0], flush=True)\n"
+                             "os.kill(os.getpid(), signal.SIGKILL)"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "py")})
+    assert killed.returncode == -9 and killed.stdout.strip() == "True", killed.stderr[-500:]
+    ok, log = CCTask.register(checks[alive].artifact)                  # this process: alive
+    assert ok, log[-300:]
+    try:
+        assert {names[dead], names[alive]} <= set(_registered())
+        swept = sweep_stale_registrations()
+        assert names[dead] in swept and names[alive] not in swept
+        assert names[dead] not in _registered() and names[alive] in _registered()
+        assert {"cubic", "reno"} <= set(_registered())                  # never anyone else's
+        TASK_CLASS(duration_s=2.0).prepare(tmp_path / "again")           # prepare sweeps, and keeps the live one
+        assert names[alive] in _registered()
+    finally:
+        CCTask.unregister(names[alive])
+    assert names[alive] not in _registered()

@@ -266,6 +266,38 @@ def trim_kbuild_log(text: str, workdir: Path) -> str:
     return "\n".join(lines)[-4000:]
 
 
+# Every struct_ops policyforge registers is marked here with the registering process's pid, so
+# that one killed between register and unregister (SIGKILL, a node lost, a test timeout) leaves
+# no congestion control behind for good: the next cc task on this machine unregisters the marked
+# ones whose process is gone. Only names marked here are touched, never anyone else's.
+REGISTERED_DIR = Path(os.environ.get("PF_CC_REGISTERED_DIR", "/run/policyforge/struct_ops"))
+
+
+def _mark_registered(name: str) -> None:
+    try:
+        REGISTERED_DIR.mkdir(parents=True, exist_ok=True)
+        (REGISTERED_DIR / name).write_text(f"{os.getpid()}\n")
+    except OSError:
+        pass                # best effort: the run's own unregister still happens
+
+
+def sweep_stale_registrations() -> list[str]:
+    """Unregister the struct_ops that policyforge processes registered and left when they died;
+    returns their names."""
+    swept = []
+    for mark in sorted(REGISTERED_DIR.glob("pf_*")) if REGISTERED_DIR.is_dir() else []:
+        try:
+            os.kill(int(mark.read_text().split()[0]), 0)
+            continue                                # its process is alive: its registration
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError, IndexError):
+            continue
+        CCTask.unregister(mark.name)
+        swept.append(mark.name)
+    return swept
+
+
 class CCTask(Task):
     name = "cc"
     title = "TCP congestion control (eBPF struct_ops and kernel module)"
@@ -367,6 +399,7 @@ class CCTask(Task):
         btf = Path("/sys/kernel/btf/vmlinux")
         if not btf.exists():
             raise TaskError("this kernel has no BTF (/sys/kernel/btf/vmlinux): BPF struct_ops cannot be used")
+        sweep_stale_registrations()
         self.bpf_dir = Path(workdir).resolve() / "bpf"   # an -I path for clang, which runs in candidate dirs
         self.bpf_dir.mkdir(parents=True, exist_ok=True)
         vmlinux = self.bpf_dir / "vmlinux.h"
@@ -490,6 +523,13 @@ class CCTask(Task):
 
     @staticmethod
     def register(obj: Path, timeout_s: float = 120) -> tuple[bool, str]:
+        ok, log = CCTask._register(obj, timeout_s)
+        if ok:
+            _mark_registered(obj.name.split(".")[0])
+        return ok, log
+
+    @staticmethod
+    def _register(obj: Path, timeout_s: float) -> tuple[bool, str]:
         """Load the object through the kernel's BPF verifier (trusted bpftool, as root: the
         verifier is what stands between the candidate's code and this kernel). Not with
         `bpftool -d`: that makes the kernel log every instruction of every load (up to a million
@@ -509,6 +549,7 @@ class CCTask(Task):
     @staticmethod
     def unregister(name: str) -> None:
         _run(["bpftool", "struct_ops", "unregister", "name", f"{name}_ops"], timeout=30)
+        (REGISTERED_DIR / name).unlink(missing_ok=True)
 
     def _kdir(self) -> str:
         kdir = self.opts["kdir"] or next(iter(sorted(Path("/usr/src").glob("linux-headers-*-amd64"))), None)
