@@ -159,7 +159,6 @@ def run(exp: dict) -> dict:
             t.join()
         for s in servers:
             s.kill()
-        tracing.close()
     except TracerError as e:
         raise SystemExit(f"mininet_runner: {e}") from None
     finally:

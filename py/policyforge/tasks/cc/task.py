@@ -523,13 +523,6 @@ class CCTask(Task):
 
     @staticmethod
     def register(obj: Path, timeout_s: float = 120) -> tuple[bool, str]:
-        ok, log = CCTask._register(obj, timeout_s)
-        if ok:
-            _mark_registered(obj.name.split(".")[0])
-        return ok, log
-
-    @staticmethod
-    def _register(obj: Path, timeout_s: float) -> tuple[bool, str]:
         """Load the object through the kernel's BPF verifier (trusted bpftool, as root: the
         verifier is what stands between the candidate's code and this kernel). Not with
         `bpftool -d`: that makes the kernel log every instruction of every load (up to a million
@@ -544,6 +537,8 @@ class CCTask(Task):
             return False, (f"the BPF verifier did not finish within {timeout_s:g} s: the program is too complex "
                            "for it (fewer nested loops and branches)")
         ok = r.returncode == 0 and "Registered" in (r.stdout + r.stderr)
+        if ok:
+            _mark_registered(obj.name.split(".")[0])     # swept if this process dies before unregister
         return ok, r.stdout + r.stderr
 
     @staticmethod
