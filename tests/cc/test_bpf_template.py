@@ -130,7 +130,7 @@ def test_seeds_option_picks_the_starting_policies():
     assert [s.name for s in TASK_CLASS(seeds="reno").seeds()] == ["reno"]
     assert [s.name for s in TASK_CLASS().seeds()] == ["reno", "delay"]
     both = TASK_CLASS(outputs="cwnd,pacing,ssthresh")
-    assert [s.name for s in both.seeds()] == ["reno", "delay", "rate"]
+    assert [s.name for s in both.seeds()] == ["reno", "delay", "rate", "track"]
     assert [h.name for h in both.holes()] == ["policy_cong_control", "policy_ssthresh", "policy_pacing_rate"]
     assert all(set(s.genome) == {h.name for h in both.holes()} for s in both.seeds())
 
@@ -194,6 +194,22 @@ def test_the_rate_seed_and_history_window_features_pass_the_verifier_and_fill_th
              "policy_pacing_rate": "(max rate_w0 rate_w3)"}
     out = t.check(t.render(trend), tmp_path / "trend")
     assert out.ok, out.feedback
+
+
+def test_the_track_seed_ignores_random_loss_and_keeps_the_queue_short(tmp_path):
+    """The rate-tracking seed (the newest window's delivery rate, paced at 1.25 x, a window of
+    1.25 x its BDP + 2) on a 24 Mbit/s link with 1 % random loss: it fills the link where a
+    loss-based window could not, and its window caps the queue at about a quarter of the 1-BDP
+    droptail queue, so the p95 one-way delay stays well below base + a full queue (10 + 20 ms)."""
+    t = TASK_CLASS(duration_s=3.0, outputs="cwnd,pacing", loss=0.01, acks=False)
+    t.prepare(tmp_path / "shared")
+    track = next(s for s in t.seeds() if s.name == "track")
+    check = t.check(t.render(track.genome), tmp_path / "track")
+    assert check.ok, check.feedback
+    ev = t.evaluate(check, tmp_path / "track")
+    assert ev.ok, ev.reason
+    m = ev.metrics
+    assert m["utilization"] > 0.75 and m["p95_delay_ms"] < 10 + 0.5 * 20, m
 
 
 def test_windows_are_the_same_for_every_task_of_a_seed_and_differ_across_seeds(tmp_path):

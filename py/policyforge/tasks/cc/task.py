@@ -333,8 +333,8 @@ class CCTask(Task):
                                      "(0: the larger of 0.5 ms and 5 % of the RTT)", number(min=0)),
         Option("late_repeats", 2, "repeats of a run whose link was late before the evaluation fails",
                number(int, min=0, max=10)),
-        Option("seeds", "", "which seeds start the search: reno, delay, rate (default: reno, delay, and rate "
-                            "when outputs has pacing)"),
+        Option("seeds", "", "which seeds start the search: reno, delay, rate, track (default: reno, delay, "
+                            "and rate and track when outputs has pacing)"),
         Option("outputs", "cwnd", "what the offline generator writes: cwnd, plus ssthresh and/or pacing "
                                   "(e.g. cwnd,pacing); a model may define the optional outputs whatever this says"),
         Option("acks", True, "trace the sender at every ACK (cwnd, ssthresh, srtt, delivery rate; libbpf on "
@@ -354,11 +354,13 @@ class CCTask(Task):
             raise TaskError(f"bad outputs '{self.opts['outputs']}': cwnd, plus any of ssthresh, pacing "
                             "(comma-separated)")
         self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()] or \
-            ["reno", "delay"] + (["rate"] if "pacing" in self.outputs else [])
-        if set(self.seed_names) - {"reno", "delay", "rate"}:
-            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate (comma-separated)")
-        if "rate" in self.seed_names and "pacing" not in self.outputs:
-            raise TaskError("the rate seed sets the pacing rate: add -o outputs=cwnd,pacing")
+            ["reno", "delay"] + (["rate", "track"] if "pacing" in self.outputs else [])
+        if set(self.seed_names) - {"reno", "delay", "rate", "track"}:
+            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate, track "
+                            "(comma-separated)")
+        for paced in sorted({"rate", "track"} & set(self.seed_names)):
+            if "pacing" not in self.outputs:
+                raise TaskError(f"the {paced} seed sets the pacing rate: add -o outputs=cwnd,pacing")
         self.bpf_dir: Path | None = None
         self._references: dict[int, float] = {}       # window -> the reference scheme's throughput
         self._reference_lock = threading.Lock()
@@ -386,8 +388,14 @@ class CCTask(Task):
         # known, then a window of two BDPs and pacing at 1.25 x the highest rate of the last windows
         rate = "(ifgt bdp 0 (max 4 (mul 2 bdp)) (add cwnd acked))"
         pace = "(ifgt recent_max_rate 0 (add recent_max_rate (shr recent_max_rate 2)) 0)"
-        cwnd = {"reno": reno, "delay": delay, "rate": rate}
-        extra = {"policy_pacing_rate": {"rate": pace}}      # the others: 0, the template's rule
+        # rate-tracking: the newest window's delivery rate instead of BBR's max filter, so the
+        # window follows a link whose rate falls within one RTT; paced at 1.25 x that rate (it
+        # probes 25 % per RTT while the link has room) with a window of 1.25 x its BDP + 2, which
+        # bounds the queue it builds to about a quarter of a BDP; it ignores loss
+        track = "(ifgt rate_w0 0 (max 4 (add 2 (div (mul (mul 5 rate_w0) min_rtt) 4000000))) (add cwnd acked))"
+        track_pace = "(ifgt rate_w0 0 (add rate_w0 (shr rate_w0 2)) 0)"
+        cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track}
+        extra = {"policy_pacing_rate": {"rate": pace, "track": track_pace}}   # the others: 0, the template's rule
         holes = [h.name for h in self.holes()]
         return [Seed(n, {h: cwnd[n] if h == "policy_cong_control" else extra.get(h, {}).get(n, "0") for h in holes})
                 for n in self.seed_names]
