@@ -199,6 +199,10 @@ class CacheTask(Task):
         Option("byte_miss", False, "score byte miss ratio and use object sizes", boolean),
         Option("screen", 1_000_000, "traces longer than this many requests are screened on a "
                "prefix of that length first (0: never)", number(int, min=0)),
+        Option("screen_slack", 0.02, "in a screen, a candidate whose hit ratio on the prefix is more than this "
+                                     "below the best so far's (moved to the prefix by LRU's prefix-to-whole "
+                                     "difference) stops there; 1: only the floor at 97 % of LRU",
+               number(min=0, max=1)),
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
         Option("seeds", "", "comma list of seed policies to start from (default all: lru, lfu, fifo, two-class, "
@@ -223,7 +227,7 @@ class CacheTask(Task):
         self.trace: traces.Trace | None = None          # what candidates run on (no oracle data)
         self.original_trace: traces.Trace | None = None
         self.oracle_trace: traces.Trace | None = None   # for Belady only
-        self._screen: tuple[traces.Trace, float] | None = None   # the prefix and its floor, once needed
+        self._screen: tuple[traces.Trace, float, float | None] | None = None   # prefix, floor, LRU offset
         self._screen_lock = threading.Lock()
         self._screen_ready = False
         self.belady: dict | None = None                  # Belady's result, when it applies
@@ -331,21 +335,40 @@ class CacheTask(Task):
             raise TaskError(f"trace {label} is not plausible as {trace.type}: {'; '.join(problems)}; "
                             "-o check_trace=0 uses it anyway")
 
-    def _screen_prefix(self) -> tuple[traces.Trace, float] | None:
+    def _screen_prefix(self) -> tuple[traces.Trace, float, float | None] | None:
         """The screen (traces longer than -o screen requests): the first `screen` requests of
-        the candidates' copy, and the floor a candidate must reach on them (97 % of LRU's hit
-        ratio there, at the first cache size: the size a candidate is screened at). Made when
-        a search first screens, not in prepare(): `eval` and `transfer` never screen."""
+        the candidates' copy, the fixed floor a candidate must reach on them (97 % of LRU's hit
+        ratio there, at the first cache size: the size a candidate is screened at), and LRU's
+        hit ratio on the prefix minus that on the whole trace (None with several sizes: the
+        score is then a mean the prefix does not measure). Made when a search first screens,
+        not in prepare(): `eval` and `transfer` never screen."""
         with self._screen_lock:
             if not self._screen_ready:
                 self._screen_ready = True
                 n = self.opts["screen"]
                 prefix = traces.prefix(self.trace, n, self.shared) if self.n_req > n > 0 else None
                 if prefix is not None:
-                    lru = self._simulate(prefix, ["--algo", "lru"], self.sizes[:1])
+                    lru = self._simulate(prefix, ["--algo", "lru"], self.sizes[:1], trusted=True)
+                    whole = self._simulate(self.trace, ["--algo", "lru"], self.sizes[:1], trusted=True) \
+                        if len(self.sizes) == 1 else {"error": "several sizes"}
                     if "error" not in lru:       # no floor, no screen: candidates run in full
-                        self._screen = (prefix, 0.97 * self._hit_ratio(lru))
+                        offset = None if "error" in whole else self._hit_ratio(lru) - self._hit_ratio(whole)
+                        self._screen = (prefix, 0.97 * self._hit_ratio(lru), offset)
             return self._screen
+
+    def screen_floor(self, best_so_far: float | None) -> float | None:
+        """The hit ratio a candidate must reach on the prefix: the fixed floor, raised to the
+        best so far's whole-trace score moved onto the prefix (plus LRU's prefix-to-whole
+        difference) less -o screen_slack. A multi-fidelity screen: the prefix costs
+        screen / n_req of a whole run, and a candidate far behind the best there is not run
+        in full. Deterministic: the best so far is the best of the earlier rounds."""
+        screen = self._screen_prefix() if best_so_far is not None else None
+        if screen is None:
+            return None
+        _, floor, offset = screen
+        if offset is not None and self.opts["screen_slack"] < 1:
+            floor = max(floor, best_so_far + offset - self.opts["screen_slack"])
+        return floor
 
     def _cached_json(self, trace: traces.Trace, workdir: Path, what: str, compute) -> dict:
         """A trusted result about a trace, kept in the run's directory (never beside the user's
@@ -635,9 +658,9 @@ class CacheTask(Task):
         self._need_prepared()
         t0 = time.monotonic()
         plugin = self.plugin_args(check)
-        screen_at = self._screen_prefix() if best_so_far is not None else None
-        if screen_at is not None:
-            prefix, floor = screen_at
+        floor = self.screen_floor(best_so_far)
+        if floor is not None:
+            prefix = self._screen[0]
             screen = self._evaluation(self._simulate(prefix, plugin, self.sizes[:1]), "screen")
             if not screen.ok:
                 return screen
