@@ -171,6 +171,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--run", help="re-measure the winner of this run instead of searching")
     a = ap.parse_args()
+    commit = git_commit()          # before this run writes its own outputs into the tree
     t0 = time.monotonic()
     run = Path(a.run) if a.run else search(a)
     search_s = time.monotonic() - t0 if not a.run else stored_duration(run)
@@ -183,7 +184,7 @@ def main() -> None:
     suite = best.get("suite") or {}
     lines = ["# bench/cc/cellular — a search on cellular links, its winner against cubic, bbr and reno", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cc/cellular.py {' '.join(sys.argv[1:])}`  ",
-             f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+             f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
              f"Search: run `{run.name}`, {best['candidates']} candidates, {search_s:.0f} s of search (baselines, "
              f"seeds, rounds; the held-out finalists after); objective power_floor; windows {a.windows}, "
              f"measured interval {a.duration:g} s.", "",
