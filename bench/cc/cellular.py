@@ -4,15 +4,20 @@ links included.
 
     .venv/bin/python bench/cc/cellular.py [--rounds 4 --candidates 6 --seed 1] [--repeats 2]
                                           [--windows 2 --duration 5] [--run RUN]
+                                          [--with-seed track] [--wider]
 
 The search is the engine's own CLI (`policyforge run cc --generator offline`, workers 1, the
 default objective power_floor, -o outputs=cwnd,pacing so that rate-based designs can be
-written, seeds reno, delay and rate). Links (testbed/traces.py, cellular_trace: a heavy-tailed
+written, seeds reno, delay, rate and track). Links (testbed/traces.py, cellular_trace: a heavy-tailed
 log-rate walk in 50 ms steps, 0.5-20 Mbit/s, outages of 0.2-1 s):
   train     cell:seed=1 (mean 6 Mbit/s), cell:seed=2,mean=3,high=10, and a fixed 12 Mbit/s link
             with 30 ms each way and 1 % random loss
   held out  cell:seed=7,mean=10,high=20 and cell:seed=8,mean=2,low=0.5,high=8 (no search or
             selection saw them)
+  wider     (--wider, re-measurement only) links whose statistics lie outside the suite's:
+            the bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
+            5 s, the fixed 24 Mbit/s link, a fixed 4 Mbit/s link at 80 ms RTT with 0.5 % loss
+--with-seed NAME measures that seed of the task beside the winner: what the search added.
 The re-measurement: per link, every scheme on the same --windows windows (seeded offsets, the
 same for all), --repeats times with the scheme order rotating, each run over the same interval
 of link time. Per link: median and spread (min-max) of throughput, p95 delay, loss and the
@@ -42,6 +47,12 @@ from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 TRAIN = [{"trace": "cell:seed=1"}, {"trace": "cell:seed=2,mean=3,high=10"},
          {"rate_mbps": "12", "delay_ms": "30", "loss": "0.01"}]
 HELDOUT = [{"trace": "cell:seed=7,mean=10,high=20"}, {"trace": "cell:seed=8,mean=2,low=0.5,high=8"}]
+# links no search sees and whose statistics lie outside the suite's (re-measurement only, --wider):
+# the testbed's bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
+# 5 s, the default fixed 24 Mbit/s link, and a slow fixed link at 80 ms RTT with 0.5 % loss
+WIDER = [{"trace": "lte"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
+         {"trace": "cell:seed=12,mean=5,outages=12"}, {"rate_mbps": "24"},
+         {"rate_mbps": "4", "delay_ms": "40", "loss": "0.005"}]
 BASELINES = ("cubic", "bbr", "reno")
 KEYS = ("throughput_mbps", "p95_delay_ms", "loss", "score")
 
@@ -66,24 +77,28 @@ def search(a: argparse.Namespace) -> Path:
     return run
 
 
-def measure(source: str, a: argparse.Namespace, work: Path) -> list[dict]:
-    """Every scheme on every link, side by side."""
+def measure(sources: dict[str, str], a: argparse.Namespace, work: Path) -> list[dict]:
+    """Every scheme on every link, side by side: the policies in `sources` ("winner" first,
+    then e.g. the seed it came from) and the kernel's baselines."""
     rows = []
-    for split, links in (("train", TRAIN), ("held-out", HELDOUT)):
+    splits = [("train", TRAIN), ("held-out", HELDOUT)] + ([("held-out, wider", WIDER)] if a.wider else [])
+    for split, links in splits:
         for link in links:
             t = TASK_CLASS(windows=a.windows, duration_s=a.duration, **link)
             wd = work / label(link).replace("=", "").replace(",", "_").replace(":", "_")
             t.prepare(wd / "shared")
-            check = t.check(source, wd / "winner")
-            if not check.ok:
-                rows.append({"link": label(link), "split": split, "error": check.feedback[:200]})
+            checks = {name: t.check(src, wd / name.replace(":", "_")) for name, src in sources.items()}
+            bad = next((name for name, c in checks.items() if not c.ok), None)
+            if bad:
+                rows.append({"link": label(link), "split": split, "error": f"{bad}: {checks[bad].feedback[:200]}"})
                 continue
-            runs: dict[str, list[dict]] = {s: [] for s in ("winner", *BASELINES)}
+            runs: dict[str, list[dict]] = {s: [] for s in (*sources, *BASELINES)}
             acks: dict[str, dict] = {}
-            order = ["winner", *BASELINES]
+            order = [*sources, *BASELINES]
             for rep in range(a.repeats):
                 for scheme in order[rep % len(order):] + order[:rep % len(order)]:
-                    ev = t.evaluate(check, wd / "winner") if scheme == "winner" else t._experiment(scheme)
+                    ev = t.evaluate(checks[scheme], wd / scheme.replace(":", "_")) if scheme in sources \
+                        else t._experiment(scheme)
                     if not ev.ok:
                         print(f"{label(link)} {scheme}: {ev.reason}", file=sys.stderr)
                         continue
@@ -101,10 +116,14 @@ def measure(source: str, a: argparse.Namespace, work: Path) -> list[dict]:
                      "score": statistics.fmean(r["score"] for r in runs[s]) if runs[s] else None} for s in BASELINES]
             margin = paired_margin({"windows": runs["winner"]}, base) if runs["winner"] else None
             cubic = stats.get("cubic", {}).get("throughput_mbps", {}).get("median")
+            def beats_all(name: str) -> bool:
+                own = stats[name]
+                return bool(own.get("score")) and all(own["score"]["median"] > stats[s]["score"]["median"]
+                                                      for s in BASELINES if stats[s].get("score"))
             win = stats["winner"]
             rows.append({"link": label(link), "split": split, "stats": stats, "margin": margin, "acks": acks,
-                         "beats_all": bool(win.get("score")) and all(
-                             win["score"]["median"] > stats[s]["score"]["median"] for s in BASELINES if stats[s].get("score")),
+                         "beats_all": beats_all("winner"),
+                         "others_beat_all": {n: beats_all(n) for n in sources if n != "winner"},
                          "throughput_share_of_cubic": win["throughput_mbps"]["median"] / cubic if cubic and win.get(
                              "throughput_mbps") else None})
             print(json.dumps(rows[-1]["stats"]["winner"]), file=sys.stderr, flush=True)
@@ -170,6 +189,10 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=2)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--run", help="re-measure the winner of this run instead of searching")
+    ap.add_argument("--with-seed", default="", help="also measure this seed of the task (e.g. track) beside "
+                                                   "the winner: what the search added to it")
+    ap.add_argument("--wider", action="store_true", help="also the WIDER held-out links (lte, 100 ms RTT, "
+                                                         "outages, fixed links)")
     a = ap.parse_args()
     commit = git_commit()          # before this run writes its own outputs into the tree
     t0 = time.monotonic()
@@ -179,7 +202,14 @@ def main() -> None:
     source = best["winner"]["source"]
     (HERE / "cellular_winner.c").write_text(source)
     work = Path(tempfile.mkdtemp(prefix="pf-bench-cellular-"))
-    rows = measure(source, a, work)
+    sources = {"winner": source}
+    if a.with_seed:
+        seeder = TASK_CLASS(outputs="cwnd,pacing")
+        seed = next((s for s in seeder.seeds() if s.name == a.with_seed), None)
+        if seed is None:
+            sys.exit(f"cellular.py: no seed '{a.with_seed}' (the task's: {', '.join(s.name for s in seeder.seeds())})")
+        sources[f"seed:{a.with_seed}"] = seeder.render(seed.genome)
+    rows = measure(sources, a, work)
     plot(rows)
     suite = best.get("suite") or {}
     lines = ["# bench/cc/cellular — a search on cellular links, its winner against cubic, bbr and reno", "",
@@ -205,9 +235,11 @@ def main() -> None:
         for scheme, st in r["stats"].items():
             lines.append(f"| {r['link']} | {r['split']} | {scheme} | {cell(st, 'throughput_mbps', '.2f')} | "
                          f"{cell(st, 'p95_delay_ms', '.0f')} | {cell(st, 'loss', '.3f')} | {cell(st, 'score', '.4f')} |")
+    others = [n for n in sources if n != "winner"]
     lines += ["", "| link | split | beats cubic, bbr and reno (medians) | margin over the best, 90 % interval | "
-              "throughput / cubic's |", "|---|---|---|---|---|"]
-    wins = 0
+              "throughput / cubic's |" + "".join(f" {n} beats all three |" for n in others),
+              "|---|---|---|---|---|" + "---|" * len(others)]
+    wins, other_wins = 0, {n: 0 for n in others}
     for r in rows:
         if "error" in r:
             continue
@@ -217,10 +249,17 @@ def main() -> None:
         share = r["throughput_share_of_cubic"]
         ok = r["beats_all"] and share is not None and share >= 0.8
         wins += ok
+        seeds = ""
+        for n in others:
+            b = r["others_beat_all"].get(n, False)
+            other_wins[n] += b
+            seeds += f" {'yes' if b else 'no'} |"
         lines.append(f"| {r['link']} | {r['split']} | {'yes' if r['beats_all'] else 'no'} | {mt} | "
-                     f"{share:.0%} |" if share is not None else f"| {r['link']} | {r['split']} | - | {mt} | - |")
-    lines += ["", f"The winner beats all three with at least 80 % of cubic's throughput on {wins} of "
-              f"{sum('stats' in r for r in rows)} links.", "", "![throughput against delay](cellular.png)", "",
+                     f"{share:.0%} |{seeds}" if share is not None else f"| {r['link']} | {r['split']} | - | {mt} | - |{seeds}")
+    n_links = sum('stats' in r for r in rows)
+    lines += ["", f"The winner beats all three with at least 80 % of cubic's throughput on {wins} of {n_links} links."
+              + "".join(f" {n} beats all three (objective only) on {w} of {n_links}." for n, w in other_wins.items()),
+              "", "![throughput against delay](cellular.png)", "",
               "cwnd at every ACK (libbpf on tcp:tcp_probe), the winner against cubic and bbr, each link's first "
               "window:", "", "![cwnd per ACK](cellular_acks.png)", ""]
     if suite:
