@@ -1,13 +1,13 @@
 """bench/cache/screen: the multi-fidelity screen, measured. The same search with every candidate
-run on the whole trace, and with a screen on the first quarter of the trace (`-o screen=N/4`:
+run on the whole trace, and with a screen on the first tenth of the trace (`-o screen=N/10`:
 a candidate whose prefix hit ratio is more than `-o screen_slack` below the best of the earlier
 rounds, moved onto the prefix, is not run in full; docs/cache.md), side by side per development
 workload and search seed.
 
-    .venv/bin/python bench/cache/screen.py [--seeds 1,2] [--rounds 20] [--per-round 25] [--slack 0.02]
+    .venv/bin/python bench/cache/screen.py [--seeds 1,2] [--rounds 20] [--per-round 25] [--slack 0.005]
 
 Each search: `policyforge run cache --generator offline --rounds R --candidates-per-round C
---workers 2 --seed S -o trace=T` (+ `-o screen=N/4 -o screen_slack=X`). Per cell: the winner's
+--workers 2 --seed S -o trace=T` (+ `-o screen=N/10 -o screen_slack=X`). Per cell: the winner's
 miss ratio (ranked baselines beaten / 25), wall time, candidates screened out. Writes screen.md
 and screen.json beside this file.
 """
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--per-round", type=int, default=25)
-    ap.add_argument("--slack", type=float, default=0.02)
+    ap.add_argument("--slack", type=float, default=0.005)
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="pf-bench-screen-"))
@@ -61,7 +61,7 @@ def main() -> None:
     rows: dict[str, dict] = {}
     for trace in DEV:
         n = n_requests(trace, work)
-        configs = {"whole": [], "screen": ["-o", f"screen={n // 4}", "-o", f"screen_slack={a.slack}"]}
+        configs = {"whole": [], "screen": ["-o", f"screen={n // 10}", "-o", f"screen_slack={a.slack}"]}
         rows[trace] = {"n_req": n, "cells": {}}
         for seed in seeds:
             for name, extra in configs.items():
@@ -75,7 +75,7 @@ def main() -> None:
              f"Machine: {machine()}  ", f"Command: `python bench/cache/screen.py {' '.join(sys.argv[1:])}`  ",
              f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each search: `policyforge run cache --generator offline --rounds {a.rounds} --candidates-per-round "
-             f"{a.per_round} --workers 2 --seed S -o trace=T`; `screen` adds `-o screen=N/4 -o screen_slack={a.slack}` "
+             f"{a.per_round} --workers 2 --seed S -o trace=T`; `screen` adds `-o screen=N/10 -o screen_slack={a.slack}` "
              "(N: the trace's requests). Cells: the winner's miss ratio (ranked baselines beaten / 25), wall time, "
              "candidates screened out after the prefix. Lower miss ratio is better.", "",
              "| workload | requests | seed | whole: winner | whole: wall (s) | screen: winner | screen: wall (s) | "

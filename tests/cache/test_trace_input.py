@@ -216,21 +216,28 @@ def test_a_search_still_screens_once_it_has_a_best_score(tmp_path):
 
 
 def test_the_screen_rises_to_the_best_so_far_less_the_slack(tmp_path):
-    """Multi-fidelity: the floor on the prefix is the best so far moved onto the prefix (by
-    LRU's own prefix-to-whole difference) less -o screen_slack. The LRU policy passes when the
-    best is 0.01 above LRU and stops after the prefix when the best is 0.05 above; with a
-    slack of 1 only the fixed floor (97 % of LRU) applies."""
+    """Multi-fidelity: the floor on the prefix is the best so far moved onto the prefix (by the
+    best baseline's own prefix-to-whole difference; here the only baseline is LRU) less -o
+    screen_slack (0.02 here). The LRU policy passes when the best is 0.01 above LRU and stops
+    after the prefix when the best is 0.05 above. Before the baselines ran, and with a slack of
+    1, only the fixed floor (97 % of LRU) applies."""
     from policyforge.tasks.cache import TASK_CLASS
-    task = TASK_CLASS(trace="zipf:n_req=30000,n_objs=3000", screen="10000")
-    task.prepare(tmp_path / "shared")
-    check = task.check(LRU, tmp_path / "c")
+
+    def task(where, **opts):
+        t = TASK_CLASS(trace="zipf:n_req=30000,n_objs=3000", screen="10000", baselines="LRU", **opts)
+        t.prepare(tmp_path / where)
+        return t, t.check(LRU, tmp_path / where / "c")
+    t, check = task("a", screen_slack="0.02")
     assert check.ok, check.feedback
-    whole = task.evaluate(check, tmp_path, None)
+    whole = t.evaluate(check, tmp_path, None)
     assert whole.ok and whole.stage == "full"
-    near = task.evaluate(check, tmp_path, best_so_far=whole.score + 0.01)
+    t.baselines(tmp_path / "a")
+    near = t.evaluate(check, tmp_path, best_so_far=whole.score + 0.01)
     assert near.ok and near.stage == "full" and near.score == whole.score
-    far = task.evaluate(check, tmp_path, best_so_far=whole.score + 0.05)
+    far = t.evaluate(check, tmp_path, best_so_far=whole.score + 0.05)
     assert far.ok and far.stage == "screen" and "first 10000 requests" in far.reason
-    loose = TASK_CLASS(trace="zipf:n_req=30000,n_objs=3000", screen="10000", screen_slack="1")
-    loose.prepare(tmp_path / "shared2")
-    assert loose.evaluate(loose.check(LRU, tmp_path / "c2"), tmp_path, best_so_far=whole.score + 0.05).stage == "full"
+    loose, check = task("b", screen_slack="1")
+    loose.baselines(tmp_path / "b")
+    assert loose.evaluate(check, tmp_path, best_so_far=whole.score + 0.05).stage == "full"
+    unknown, check = task("c", screen_slack="0.02")      # no baselines run in this process
+    assert unknown.evaluate(check, tmp_path, best_so_far=whole.score + 0.05).stage == "full"
