@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=25)
     ap.add_argument("--slack", type=float, default=0.005)
     a = ap.parse_args()
+    commit = git_commit()
     seeds = [int(s) for s in a.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="pf-bench-screen-"))
     runs = work / "runs"
@@ -73,7 +74,7 @@ def main() -> None:
                       flush=True)
     lines = ["# bench/cache/screen — the multi-fidelity screen against whole-trace evaluation", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cache/screen.py {' '.join(sys.argv[1:])}`  ",
-             f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each search: `policyforge run cache --generator offline --rounds {a.rounds} --candidates-per-round "
              f"{a.per_round} --workers 2 --seed S -o trace=T`; `screen` adds `-o screen=N/10 -o screen_slack={a.slack}` "
              "(N: the trace's requests). Cells: the winner's miss ratio (ranked baselines beaten / 25), wall time, "
