@@ -4,7 +4,7 @@ links included.
 
     .venv/bin/python bench/cc/cellular.py [--rounds 4 --candidates 6 --seed 1] [--repeats 2]
                                           [--windows 2 --duration 5] [--run RUN]
-                                          [--with-seed track] [--wider]
+                                          [--with-seed track] [--wider] [--train-wide] [--name N]
 
 The search is the engine's own CLI (`policyforge run cc --generator offline`, workers 1, the
 default objective power_floor, -o outputs=cwnd,pacing so that rate-based designs can be
@@ -22,8 +22,8 @@ The re-measurement: per link, every scheme on the same --windows windows (seeded
 same for all), --repeats times with the scheme order rotating, each run over the same interval
 of link time. Per link: median and spread (min-max) of throughput, p95 delay, loss and the
 objective; the winner's margin over the best of cubic, bbr and reno, paired by run, with a 90 %
-interval; whether the winner keeps 80 % of cubic's throughput. Writes cellular.md, cellular.json,
-cellular.png and cellular_winner.c beside this file.
+interval; whether the winner keeps 80 % of cubic's throughput. Writes NAME.md, NAME.json,
+NAME.png, NAME_acks.png and NAME_winner.c beside this file (--name, default cellular).
 """
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 TRAIN = [{"trace": "cell:seed=1"}, {"trace": "cell:seed=2,mean=3,high=10"},
          {"rate_mbps": "12", "delay_ms": "30", "loss": "0.01"}]
 HELDOUT = [{"trace": "cell:seed=7,mean=10,high=20"}, {"trace": "cell:seed=8,mean=2,low=0.5,high=8"}]
+# --train-wide: two more training links of the classes the first suite missed (other trace seeds
+# than the wider held-out links below)
+TRAIN_WIDE = [{"trace": "cell:seed=3,mean=6", "delay_ms": "40"}, {"trace": "cell:seed=4,mean=4,outages=10"}]
 # links no search sees and whose statistics lie outside the suite's (re-measurement only, --wider):
 # the testbed's bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
 # 5 s, the default fixed 24 Mbit/s link, and a slow fixed link at 80 ms RTT with 0.5 % loss
@@ -142,7 +145,7 @@ def stored_duration(run: Path) -> float:
         con.close()
 
 
-def plot(rows: list[dict]) -> None:
+def plot(rows: list[dict], name: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -162,7 +165,7 @@ def plot(rows: list[dict]) -> None:
         ax.set_ylabel("throughput (Mbit/s)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(HERE / "cellular.png", dpi=110)
+    fig.savefig(HERE / f"{name}.png", dpi=110)
     # cwnd at every ACK (traced with libbpf, testbed/acktrace.py): the winner against cubic and bbr
     fig, axes = plt.subplots(len(ok), 1, figsize=(8, 2.4 * len(ok)), squeeze=False)
     for ax, r in zip(axes.flat, ok):
@@ -177,7 +180,7 @@ def plot(rows: list[dict]) -> None:
     axes.flat[0].legend(fontsize=7)
     axes.flat[-1].set_xlabel("time since the first ACK (s)")
     fig.tight_layout()
-    fig.savefig(HERE / "cellular_acks.png", dpi=110)
+    fig.savefig(HERE / f"{name}_acks.png", dpi=110)
 
 
 def main() -> None:
@@ -191,16 +194,21 @@ def main() -> None:
     ap.add_argument("--run", help="re-measure the winner of this run instead of searching")
     ap.add_argument("--with-seed", default="", help="also measure this seed of the task (e.g. track) beside "
                                                    "the winner: what the search added to it")
+    ap.add_argument("--train-wide", action="store_true", help="also train on TRAIN_WIDE (a 80 ms-RTT and an "
+                                                              "outage-heavy cellular link)")
+    ap.add_argument("--name", default="cellular", help="output files NAME.md, NAME.json, NAME.png, ...")
     ap.add_argument("--wider", action="store_true", help="also the WIDER held-out links (lte, 100 ms RTT, "
                                                          "outages, fixed links)")
     a = ap.parse_args()
+    if a.train_wide:
+        TRAIN.extend(TRAIN_WIDE)
     commit = git_commit()          # before this run writes its own outputs into the tree
     t0 = time.monotonic()
     run = Path(a.run) if a.run else search(a)
     search_s = time.monotonic() - t0 if not a.run else stored_duration(run)
     best = json.loads((run / "best.json").read_text())
     source = best["winner"]["source"]
-    (HERE / "cellular_winner.c").write_text(source)
+    (HERE / f"{a.name}_winner.c").write_text(source)
     work = Path(tempfile.mkdtemp(prefix="pf-bench-cellular-"))
     sources = {"winner": source}
     if a.with_seed:
@@ -210,7 +218,7 @@ def main() -> None:
             sys.exit(f"cellular.py: no seed '{a.with_seed}' (the task's: {', '.join(s.name for s in seeder.seeds())})")
         sources[f"seed:{a.with_seed}"] = seeder.render(seed.genome)
     rows = measure(sources, a, work)
-    plot(rows)
+    plot(rows, a.name)
     suite = best.get("suite") or {}
     lines = ["# bench/cc/cellular — a search on cellular links, its winner against cubic, bbr and reno", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cc/cellular.py {' '.join(sys.argv[1:])}`  ",
@@ -259,14 +267,14 @@ def main() -> None:
     n_links = sum('stats' in r for r in rows)
     lines += ["", f"The winner beats all three with at least 80 % of cubic's throughput on {wins} of {n_links} links."
               + "".join(f" {n} beats all three (objective only) on {w} of {n_links}." for n, w in other_wins.items()),
-              "", "![throughput against delay](cellular.png)", "",
+              "", f"![throughput against delay]({a.name}.png)", "",
               "cwnd at every ACK (libbpf on tcp:tcp_probe), the winner against cubic and bbr, each link's first "
-              "window:", "", "![cwnd per ACK](cellular_acks.png)", ""]
+              "window:", "", f"![cwnd per ACK]({a.name}_acks.png)", ""]
     if suite:
         lines += [f"In the search's own held-out table: beats every ranked baseline on {suite.get('heldout_wins')} of "
                   f"{suite.get('heldout_n')} held-out links.", ""]
-    (HERE / "cellular.md").write_text("\n".join(lines))
-    (HERE / "cellular.json").write_text(json.dumps({"run": str(run), "rows": rows, "search_s": search_s,
+    (HERE / f"{a.name}.md").write_text("\n".join(lines))
+    (HERE / f"{a.name}.json").write_text(json.dumps({"run": str(run), "rows": rows, "search_s": search_s,
                                                     "suite": suite}, indent=2, default=str))
     print("\n".join(lines))
 
