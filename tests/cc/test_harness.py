@@ -183,7 +183,8 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
     from policyforge.native import native_path
     env = dict(os.environ, PYTHONPATH=str(ROOT / "py"),
                PF_LINKEM=str(native_path("bin", "linkem")))      # the testbed alone: told where linkem is
-    child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_hangs.interruptible
     deadline = time.time() + 10
     while time.time() < deadline and not any(f"pfs{child.pid}x" in n for n in _netns_names()):
         time.sleep(0.1)

@@ -37,13 +37,21 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_run(tmp_path):
     assert again.returncode == 0 and time.monotonic() - t0 < 60
 
 
+def interruptible() -> None:
+    """In the child, before exec: Ctrl-C's default disposition. A shell that starts the tests in
+    the background (`make test &`) ignores SIGINT, the child inherits that, and Python then
+    installs no KeyboardInterrupt handler: the test would measure the launcher, not the tool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path, sources):
     replay = tmp_path / "answers.jsonl"
     replay.write_text("".join(json.dumps({"content": f"```c\n{s}```"}) + "\n" for s in sources))
     return subprocess.Popen([sys.executable, "-m", "policyforge", "run", TOY, "--generator", "replay", "--replay",
                              str(replay), "--rounds", "1", "--candidates-per-round", str(len(sources)), "--workers",
                              "2", "--repairs", "0", "-o", "timeout_s=120", "--out", str(tmp_path / "run"), "-q"],
-                            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
 
 
 def _wait_for_sleeping_candidates(pid: int, n: int) -> None:
