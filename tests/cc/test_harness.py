@@ -120,8 +120,13 @@ def test_an_interval_measures_only_what_the_link_did_in_it(tmp_path):
 
 
 def test_two_flows_share_the_link_and_leave_nothing_behind(tmp_path):
-    r = run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec("reno", 0, 4),
-                                                                        FlowSpec("reno", 0, 4)]), tmp_path)
+    # a run whose emulator was late (p99 > 0.5 ms: another job held the CPU or the disk) measured
+    # another link; like the cc task (late_repeats), take up to three runs for one on time
+    for _ in range(3):
+        r = run_experiment(Experiment(LinkSpec(rate_mbps=24, delay_ms=10), [FlowSpec("reno", 0, 4),
+                                                                            FlowSpec("reno", 0, 4)]), tmp_path)
+        if r["emulator_late_ms"]["p99_ms"] < 0.5:
+            break
     a, b = (f["throughput_mbps"] for f in r["flows"])
     assert 0.8 < (a + b) / 24 <= 1.02 and 0.85 < r["utilization"] <= 1.02
     assert r["jain"] > 0.8                                  # two renos split the link roughly fairly
