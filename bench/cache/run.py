@@ -108,6 +108,7 @@ LOAD = ""
 def main() -> None:
     global LOAD
     LOAD = " ".join(open("/proc/loadavg").read().split()[:3])
+    commit = git_commit()          # before the run writes its results into the tree
     os.sched_setaffinity(0, {0})
     work = Path(tempfile.mkdtemp(prefix="pf-bench-cache-"))
     work.chmod(0o755)      # the sandbox's jobs (a uid of their own) read the floor plugin here
@@ -150,7 +151,7 @@ def main() -> None:
     (here / "results.json").write_text(json.dumps({"machine": machine(), "command": cmd, "speed_per_cpu_s": rows,
                                                    "speed_per_wall_s": wall,
                                                    "baselines_cloudPhysicsIO_10pct": base}, indent=2))
-    lines = ["# bench/cache", "", f"Machine: {machine()}, pinned to one core  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
+    lines = ["# bench/cache", "", f"Machine: {machine()}, pinned to one core  ", f"Command: `{cmd}`  ", f"Commit: {commit}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Load average at the start: {LOAD}", "",
              "## Requests per CPU second (best of 7, interleaved; unit object size, cache = 10 % of footprint)", ""]

@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--default-only", action="store_true", help="only the default search (no +refine column)")
     ap.add_argument("--name", default="seeds", help="output files NAME.md and NAME.json")
     a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
     configs = {k: v for k, v in CONFIGS.items() if not a.default_only or not v}
     seeds = [int(s) for s in a.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="pf-bench-seeds-"))
@@ -51,7 +52,7 @@ def main() -> None:
                 print(trace, name, seed, r.get("winner_miss"), r.get("beats"), file=sys.stderr, flush=True)
     lines = ["# bench/cache/seeds — refinement and the MAP-Elites archive across search seeds", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cache/seeds.py {' '.join(sys.argv[1:])}`  ",
-             f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each cell: the winner's miss ratio (ranked baselines it beats / 25) of `policyforge run cache "
              f"--generator offline --rounds {a.rounds} --candidates-per-round {a.per_round} --workers 2 --seed S "
              f"-o trace=T`, with `--elites 0` for +refine. Lower is better.", "",

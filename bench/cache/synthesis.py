@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--big-per-round", type=int, default=25)
     ap.add_argument("--quick", action="store_true", help="two workloads, for a smoke run")
     a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
     dev = DEV[:2] if a.quick else DEV
     held = HELDOUT[:1] if a.quick else HELDOUT
     work = Path(tempfile.mkdtemp(prefix="pf-bench-synthesis-"))
@@ -109,7 +110,7 @@ def main() -> None:
     cmd = "python bench/cache/synthesis.py " + " ".join(sys.argv[1:])
     n = 1 + a.rounds * a.per_round
     lines = ["# bench/cache/synthesis — offline search per workload, its ablation, and transfer", "",
-             f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
+             f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {commit}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each search: `policyforge run cache --generator offline --rounds {a.rounds} --candidates-per-round "
              f"{a.per_round} --workers 2 --seed 1 -o trace=T` plus the configuration's options (about {n} candidates "

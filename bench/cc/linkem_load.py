@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--loads", default="quiet,cpu,io,build,testbed,mixed")
     a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
     use_linkem(native_path("bin", "linkem"))
     variants = {"shipped": {}, "no mlockall": {"LINKEM_NO_MLOCK": "1"}, "no real-time": {"LINKEM_NO_RT": "1"}}
     work = Path(tempfile.mkdtemp(prefix="pf-bench-linkem-load-"))
@@ -146,7 +147,7 @@ def main() -> None:
                 print(json.dumps(row), file=sys.stderr, flush=True)
     lines = ["# bench/cc/linkem_load — linkem's timing under load", "",
              f"Machine: {machine()}  ", f"Command: `python bench/cc/linkem_load.py {' '.join(sys.argv[1:])}`  ",
-             f"Commit: {git_commit()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+             f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
              f"Kernel preemption: {preemption()}", "",
              f"Each cell: {a.runs} runs of {a.seconds:g} s of UDP at 60 Mbit/s into a 50 Mbit/s, {DELAY_MS:g} ms link; "
              "lateness = actual minus scheduled delivery of every delivered packet (linkem's packet log). "

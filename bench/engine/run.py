@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--per-round", type=int, default=12)
     a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
     opts = dict(kv.split("=", 1) for kv in a.option)
     results = [measure(a.task, opts, w, a.rounds, a.per_round) for w in (1, 2)]
     here = Path(__file__).parent
@@ -64,7 +65,7 @@ def main() -> None:
     (here / "results.json").write_text(json.dumps({"machine": machine(), "command": cmd, "task": a.task,
                                                    "options": opts, "results": results}, indent=2))
     lines = [f"# bench/engine — {a.task} task, offline generator",
-             "", f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
+             "", f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {commit}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              "| workers | candidates | wall s | cand/min | check s/cand | eval s/cand | gen s/cand | bookkeeping s/cand | engine overhead |",
              "|---|---|---|---|---|---|---|---|---|"]

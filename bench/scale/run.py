@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=12)
     ap.add_argument("--trace", default="demo")
     a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
     runs = {"local threads (2 workers)": search("local", None, a.trace, a.rounds, a.per_round),
             "Ray, this node (2 CPUs)": search("ray", None, a.trace, a.rounds, a.per_round)}
     noop = {"Ray, this node (2 CPUs)": noop_round_trip(None)}
@@ -154,7 +155,7 @@ def main() -> None:
     proj = projection(local, runs["Ray, two nodes (1 CPU each)"])
     cmd = "python bench/scale/run.py " + " ".join(sys.argv[1:])
     lines = ["# bench/scale — the Ray executor against local threads", "",
-             f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {git_commit()}  ",
+             f"Machine: {machine()}  ", f"Command: `{cmd}`  ", f"Commit: {commit}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"The same seeded cache search (offline generator, trace `{a.trace}`, {a.rounds} rounds x "
              f"{a.per_round} candidates after the seeds, 2 candidates in flight), run three ways one after the "
