@@ -50,6 +50,8 @@ HELDOUT = [{"trace": "cell:seed=7,mean=10,high=20"}, {"trace": "cell:seed=8,mean
 # --train-wide: two more training links of the classes the first suite missed (other trace seeds
 # than the wider held-out links below)
 TRAIN_WIDE = [{"trace": "cell:seed=3,mean=6", "delay_ms": "40"}, {"trace": "cell:seed=4,mean=4,outages=10"}]
+# --train-long: a cellular link at 100 ms RTT (another trace seed than the wider held-out one)
+TRAIN_LONG = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}]
 # links no search sees and whose statistics lie outside the suite's (re-measurement only, --wider):
 # the testbed's bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
 # 5 s, the default fixed 24 Mbit/s link, and a slow fixed link at 80 ms RTT with 0.5 % loss
@@ -196,12 +198,16 @@ def main() -> None:
                                                    "the winner: what the search added to it")
     ap.add_argument("--train-wide", action="store_true", help="also train on TRAIN_WIDE (a 80 ms-RTT and an "
                                                               "outage-heavy cellular link)")
+    ap.add_argument("--train-long", action="store_true", help="also train on TRAIN_LONG (a 100 ms-RTT "
+                                                             "cellular link)")
     ap.add_argument("--name", default="cellular", help="output files NAME.md, NAME.json, NAME.png, ...")
     ap.add_argument("--wider", action="store_true", help="also the WIDER held-out links (lte, 100 ms RTT, "
                                                          "outages, fixed links)")
     a = ap.parse_args()
     if a.train_wide:
         TRAIN.extend(TRAIN_WIDE)
+    if a.train_long:
+        TRAIN.extend(TRAIN_LONG)
     commit = git_commit()          # before this run writes its own outputs into the tree
     t0 = time.monotonic()
     run = Path(a.run) if a.run else search(a)
