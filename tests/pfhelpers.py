@@ -1,8 +1,16 @@
 """Shared by the test folders (tests/ is on pytest's pythonpath)."""
 import os
+import signal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def interruptible() -> None:
+    """A child's preexec_fn: Ctrl-C's default disposition. A shell that starts the tests in the
+    background (`make test &`) ignores SIGINT, the child inherits that, and Python then installs
+    no KeyboardInterrupt handler: a Ctrl-C test would measure the launcher, not the tool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env() -> dict:

@@ -281,7 +281,7 @@ def main() -> None:
                   f"{suite.get('heldout_n')} held-out links.", ""]
     (HERE / f"{a.name}.md").write_text("\n".join(lines))
     (HERE / f"{a.name}.json").write_text(json.dumps({"run": str(run), "rows": rows, "search_s": search_s,
-                                                    "suite": suite}, indent=2, default=str))
+                                                     "suite": suite}, indent=2, default=str))
     print("\n".join(lines))
 
 

@@ -11,7 +11,7 @@ from policyforge.testbed import (Dumbbell, Experiment, FlowSpec, HarnessError, L
 from policyforge.testbed.metrics import link_window
 from policyforge.testbed.traces import (TRACE_DIR, TraceError, cellular_trace, constant_rate_trace, read_trace,
                                        trace_capacity_mbps, trace_rate_mbps, window_trace)
-from pfhelpers import ROOT
+from pfhelpers import ROOT, interruptible
 
 LTE = TRACE_DIR / "lte.trace"
 
@@ -189,7 +189,7 @@ def test_ctrl_c_mid_run_tears_everything_down(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "py"),
                PF_LINKEM=str(native_path("bin", "linkem")))      # the testbed alone: told where linkem is
     child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_hangs.interruptible
+                             preexec_fn=interruptible)
     deadline = time.time() + 10
     while time.time() < deadline and not any(f"pfs{child.pid}x" in n for n in _netns_names()):
         time.sleep(0.1)

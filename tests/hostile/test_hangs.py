@@ -12,7 +12,7 @@ import sys
 import time
 
 from hostile import pf, replay_run, sandbox_processes
-from pfhelpers import cli_env
+from pfhelpers import cli_env, interruptible
 
 TOY = "toytask:ToyTask"
 GOOD = "double f(double x) { return x * x + 3 * x + 1; }\n"
@@ -35,13 +35,6 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_run(tmp_path):
     assert [x["status"] for x in rows] == ["evaluated", "evaluated"]
     again = pf(tmp_path, "run", "--resume", str(run))  # nothing left to do, nothing to hang on
     assert again.returncode == 0 and time.monotonic() - t0 < 60
-
-
-def interruptible() -> None:
-    """In the child, before exec: Ctrl-C's default disposition. A shell that starts the tests in
-    the background (`make test &`) ignores SIGINT, the child inherits that, and Python then
-    installs no KeyboardInterrupt handler: the test would measure the launcher, not the tool."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _start(tmp_path, sources):
