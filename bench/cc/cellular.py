@@ -4,11 +4,12 @@ links included.
 
     .venv/bin/python bench/cc/cellular.py [--rounds 4 --candidates 6 --seed 1] [--repeats 2]
                                           [--windows 2 --duration 5] [--run RUN]
-                                          [--with-seed track] [--wider] [--train-wide] [--name N]
+                                          [--with-seed track,probe] [--wider] [--fresh] [--train-wide]
+                                          [--train-long] [--name N]
 
 The search is the engine's own CLI (`policyforge run cc --generator offline`, workers 1, the
 default objective power_floor, -o outputs=cwnd,pacing so that rate-based designs can be
-written, seeds reno, delay, rate and track). Links (testbed/traces.py, cellular_trace: a heavy-tailed
+written, seeds reno, delay, rate, track and probe). Links (testbed/traces.py, cellular_trace: a heavy-tailed
 log-rate walk in 50 ms steps, 0.5-20 Mbit/s, outages of 0.2-1 s):
   train     cell:seed=1 (mean 6 Mbit/s), cell:seed=2,mean=3,high=10, and a fixed 12 Mbit/s link
             with 30 ms each way and 1 % random loss
@@ -17,7 +18,9 @@ log-rate walk in 50 ms steps, 0.5-20 Mbit/s, outages of 0.2-1 s):
   wider     (--wider, re-measurement only) links whose statistics lie outside the suite's:
             the bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
             5 s, the fixed 24 Mbit/s link, a fixed 4 Mbit/s link at 80 ms RTT with 0.5 % loss
---with-seed NAME measures that seed of the task beside the winner: what the search added.
+  fresh     (--fresh, re-measurement only) cell:seed=21,mean=8 at 100 ms RTT and cell:seed=22,mean=5
+            at 50 ms RTT, drawn after the `probe` seed was written by looking at the wider 100 ms link
+--with-seed NAMES measures those seeds of the task beside the winner: what the search added.
 The re-measurement: per link, every scheme on the same --windows windows (seeded offsets, the
 same for all), --repeats times with the scheme order rotating, each run over the same interval
 of link time. Per link: median and spread (min-max) of throughput, p95 delay, loss and the
@@ -58,6 +61,9 @@ TRAIN_LONG = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}]
 WIDER = [{"trace": "lte"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
          {"trace": "cell:seed=12,mean=5,outages=12"}, {"rate_mbps": "24"},
          {"rate_mbps": "4", "delay_ms": "40", "loss": "0.005"}]
+# --fresh: links drawn after the `probe` seed was written while looking at the 100 ms-RTT wider
+# link above, so neither a search nor the seed's author saw them (re-measurement only)
+FRESH = [{"trace": "cell:seed=21,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=22,mean=5", "delay_ms": "25"}]
 BASELINES = ("cubic", "bbr", "reno")
 KEYS = ("throughput_mbps", "p95_delay_ms", "loss", "score")
 
@@ -86,7 +92,8 @@ def measure(sources: dict[str, str], a: argparse.Namespace, work: Path) -> list[
     """Every scheme on every link, side by side: the policies in `sources` ("winner" first,
     then e.g. the seed it came from) and the kernel's baselines."""
     rows = []
-    splits = [("train", TRAIN), ("held-out", HELDOUT)] + ([("held-out, wider", WIDER)] if a.wider else [])
+    splits = [("train", TRAIN), ("held-out", HELDOUT)] + ([("held-out, wider", WIDER)] if a.wider else []) + \
+        ([("held-out, fresh", FRESH)] if a.fresh else [])
     for split, links in splits:
         for link in links:
             t = TASK_CLASS(windows=a.windows, duration_s=a.duration, **link)
@@ -125,12 +132,16 @@ def measure(sources: dict[str, str], a: argparse.Namespace, work: Path) -> list[
                 own = stats[name]
                 return bool(own.get("score")) and all(own["score"]["median"] > stats[s]["score"]["median"]
                                                       for s in BASELINES if stats[s].get("score"))
-            win = stats["winner"]
+            def share(name: str) -> float | None:
+                own = stats[name].get("throughput_mbps")
+                return own["median"] / cubic if cubic and own else None
+
+            def passes(name: str) -> bool:     # the issue's bar: beats all three, >= 80 % of cubic's throughput
+                return beats_all(name) and (share(name) or 0) >= 0.8
             rows.append({"link": label(link), "split": split, "stats": stats, "margin": margin, "acks": acks,
                          "beats_all": beats_all("winner"),
-                         "others_beat_all": {n: beats_all(n) for n in sources if n != "winner"},
-                         "throughput_share_of_cubic": win["throughput_mbps"]["median"] / cubic if cubic and win.get(
-                             "throughput_mbps") else None})
+                         "others_beat_all": {n: passes(n) for n in sources if n != "winner"},
+                         "throughput_share_of_cubic": share("winner")})
             print(json.dumps(rows[-1]["stats"]["winner"]), file=sys.stderr, flush=True)
     return rows
 
@@ -194,8 +205,8 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=2)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--run", help="re-measure the winner of this run instead of searching")
-    ap.add_argument("--with-seed", default="", help="also measure this seed of the task (e.g. track) beside "
-                                                   "the winner: what the search added to it")
+    ap.add_argument("--with-seed", default="", help="also measure these seeds of the task (e.g. track,probe) "
+                                                   "beside the winner: what the search added to them")
     ap.add_argument("--train-wide", action="store_true", help="also train on TRAIN_WIDE (a 80 ms-RTT and an "
                                                               "outage-heavy cellular link)")
     ap.add_argument("--train-long", action="store_true", help="also train on TRAIN_LONG (a 100 ms-RTT "
@@ -203,6 +214,8 @@ def main() -> None:
     ap.add_argument("--name", default="cellular", help="output files NAME.md, NAME.json, NAME.png, ...")
     ap.add_argument("--wider", action="store_true", help="also the WIDER held-out links (lte, 100 ms RTT, "
                                                          "outages, fixed links)")
+    ap.add_argument("--fresh", action="store_true", help="also the FRESH held-out links (drawn after the probe "
+                                                         "seed was written)")
     a = ap.parse_args()
     if a.train_wide:
         TRAIN.extend(TRAIN_WIDE)
@@ -217,12 +230,12 @@ def main() -> None:
     (HERE / f"{a.name}_winner.c").write_text(source)
     work = Path(tempfile.mkdtemp(prefix="pf-bench-cellular-"))
     sources = {"winner": source}
-    if a.with_seed:
-        seeder = TASK_CLASS(outputs="cwnd,pacing")
-        seed = next((s for s in seeder.seeds() if s.name == a.with_seed), None)
+    seeder = TASK_CLASS(outputs="cwnd,pacing")
+    for wanted in filter(None, a.with_seed.split(",")):
+        seed = next((s for s in seeder.seeds() if s.name == wanted), None)
         if seed is None:
-            sys.exit(f"cellular.py: no seed '{a.with_seed}' (the task's: {', '.join(s.name for s in seeder.seeds())})")
-        sources[f"seed:{a.with_seed}"] = seeder.render(seed.genome)
+            sys.exit(f"cellular.py: no seed '{wanted}' (the task's: {', '.join(s.name for s in seeder.seeds())})")
+        sources[f"seed:{wanted}"] = seeder.render(seed.genome)
     rows = measure(sources, a, work)
     plot(rows, a.name)
     suite = best.get("suite") or {}
@@ -251,7 +264,7 @@ def main() -> None:
                          f"{cell(st, 'p95_delay_ms', '.0f')} | {cell(st, 'loss', '.3f')} | {cell(st, 'score', '.4f')} |")
     others = [n for n in sources if n != "winner"]
     lines += ["", "| link | split | beats cubic, bbr and reno (medians) | margin over the best, 90 % interval | "
-              "throughput / cubic's |" + "".join(f" {n} beats all three |" for n in others),
+              "throughput / cubic's |" + "".join(f" {n} beats all three, >= 80 % of cubic's |" for n in others),
               "|---|---|---|---|---|" + "---|" * len(others)]
     wins, other_wins = 0, {n: 0 for n in others}
     for r in rows:
@@ -272,7 +285,7 @@ def main() -> None:
                      f"{share:.0%} |{seeds}" if share is not None else f"| {r['link']} | {r['split']} | - | {mt} | - |{seeds}")
     n_links = sum('stats' in r for r in rows)
     lines += ["", f"The winner beats all three with at least 80 % of cubic's throughput on {wins} of {n_links} links."
-              + "".join(f" {n} beats all three (objective only) on {w} of {n_links}." for n, w in other_wins.items()),
+              + "".join(f" {n} does (the same bar) on {w} of {n_links}." for n, w in other_wins.items()),
               "", f"![throughput against delay]({a.name}.png)", "",
               "cwnd at every ACK (libbpf on tcp:tcp_probe), the winner against cubic and bbr, each link's first "
               "window:", "", f"![cwnd per ACK]({a.name}_acks.png)", ""]

@@ -333,8 +333,8 @@ class CCTask(Task):
                                      "(0: the larger of 0.5 ms and 5 % of the RTT)", number(min=0)),
         Option("late_repeats", 2, "repeats of a run whose link was late before the evaluation fails",
                number(int, min=0, max=10)),
-        Option("seeds", "", "which seeds start the search: reno, delay, rate, track (default: reno, delay, "
-                            "and rate and track when outputs has pacing)"),
+        Option("seeds", "", "which seeds start the search: reno, delay, rate, track, probe (default: reno, "
+                            "delay, and rate, track and probe when outputs has pacing)"),
         Option("outputs", "cwnd", "what the offline generator writes: cwnd, plus ssthresh and/or pacing "
                                   "(e.g. cwnd,pacing); a model may define the optional outputs whatever this says"),
         Option("acks", True, "trace the sender at every ACK (cwnd, ssthresh, srtt, delivery rate; libbpf on "
@@ -354,9 +354,9 @@ class CCTask(Task):
             raise TaskError(f"bad outputs '{self.opts['outputs']}': cwnd, plus any of ssthresh, pacing "
                             "(comma-separated)")
         self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()] or \
-            ["reno", "delay"] + (["rate", "track"] if "pacing" in self.outputs else [])
-        if set(self.seed_names) - {"reno", "delay", "rate", "track"}:
-            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate, track "
+            ["reno", "delay"] + (["rate", "track", "probe"] if "pacing" in self.outputs else [])
+        if set(self.seed_names) - {"reno", "delay", "rate", "track", "probe"}:
+            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate, track, probe "
                             "(comma-separated)")
         for paced in sorted({"rate", "track"} & set(self.seed_names)):
             if "pacing" not in self.outputs:
@@ -394,7 +394,15 @@ class CCTask(Task):
         # bounds the queue it builds to about a quarter of a BDP; it ignores loss
         track = "(ifgt rate_w0 0 (max 4 (add 2 (div (mul (mul 5 rate_w0) min_rtt) 4000000))) (add cwnd acked))"
         track_pace = "(ifgt rate_w0 0 (add rate_w0 (shr rate_w0 2)) 0)"
-        cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track}
+        # track with a reaction: while the last window lost nothing and srtt < 1.5 x min RTT (a
+        # short queue) it probes with 1.5 x the fresher of this ACK's and the newest window's rate;
+        # after a lossy window or with a long queue it falls to one BDP of the newest window's rate
+        # (+2), which drains the queue within about an RTT; the template's pacing
+        fresh = "(max rate rate_w0)"
+        probe = ("(ifgt rate_w0 0 (ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 "
+                 "(max 4 (add 2 (div (mul rate_w0 min_rtt) 1000000))) "
+                 f"(max 4 (add 2 (div (mul (mul 3 {fresh}) min_rtt) 2000000)))) (add cwnd acked))")
+        cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track, "probe": probe}
         extra = {"policy_pacing_rate": {"rate": pace, "track": track_pace}}   # the others: 0, the template's rule
         holes = [h.name for h in self.holes()]
         return [Seed(n, {h: cwnd[n] if h == "policy_cong_control" else extra.get(h, {}).get(n, "0") for h in holes})
