@@ -1,0 +1,116 @@
+"""bench/cc/variants: hand-written cwnd rules beside cubic on the same windows of a few links.
+
+The rules that led to the task's `probe` seed: the `track` window (gain x the newest window's
+delivery rate x min RTT + 2 packets) with the reactions tried on top of it, each with the
+template's own pacing. Links: the 100 ms-RTT training link of `cellular.py --train-long`
+(`cell:seed=5,mean=8`) and the 100 ms-RTT wider held-out link (`cell:seed=11,mean=8`), which the
+design looked at (so that link is no longer a clean hold-out for `probe`: `cellular.py --fresh`
+adds links drawn after it), and the outage-heavy training link.
+
+    .venv/bin/python bench/cc/variants.py [--windows 2] [--duration 5] [--only NAME,...]
+
+Needs root (namespaces, BPF struct_ops). Writes variants.md and variants.json beside this file;
+about 2 minutes a link. Keep the machine otherwise idle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "py"))
+from policyforge.search.report import git_commit, machine  # noqa: E402
+from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
+
+LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
+         {"trace": "cell:seed=4,mean=4,outages=10"}]
+FRESH = "(max rate rate_w0)"          # the fresher of this ACK's and the newest window's rate
+
+
+def bdp(num: int, den: int, rate: str = "rate_w0", rtt: str = "min_rtt") -> str:
+    """num/den x rate (packets/s) x rtt (us) + 2 packets, at least 4."""
+    return f"(max 4 (add 2 (div (mul (mul {num} {rate}) {rtt}) {den * 1000000})))"
+
+
+def slow_start(expr: str) -> str:
+    """Until a window closed with a delivery rate: slow start."""
+    return f"(ifgt rate_w0 0 {expr} (add cwnd acked))"
+
+
+VARIANTS = {
+    "track (1.25 x)": slow_start(bdp(5, 4)),
+    "2 x, 1.25 x after a loss in the history": slow_start(f"(ifgt hist_lost 0 {bdp(5, 4)} {bdp(2, 1)})"),
+    "westwood-like: 1.25 x srtt BDP, 1 x after a lossy window":
+        slow_start(f"(ifgt lost_w0 0 {bdp(1, 1)} {bdp(5, 4, rtt='srtt')})"),
+    "1.5 x fresher rate, 1 x after a lossy window":
+        slow_start(f"(ifgt lost_w0 0 {bdp(1, 1)} {bdp(3, 2, FRESH)})"),
+    # the task's probe seed (the same rule, as the task writes it)
+    "probe: that, and 1 x while srtt > 1.5 x min RTT":
+        next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],
+}
+
+
+def measure(link: dict, policies: dict[str, str], windows: int, duration: float, work: Path) -> dict[str, list]:
+    """Each policy (a cwnd expression, the template's pacing) and cubic on the same windows of
+    `link`: per policy, its windows' metrics."""
+    task = TASK_CLASS(windows=windows, duration_s=duration, outputs="cwnd,pacing", acks=False, **link)
+    task.prepare(work / "shared")
+    rows = {}
+    for k, (name, expr) in enumerate(policies.items()):
+        check = task.check(task.render({"policy_cong_control": expr, "policy_pacing_rate": "0"}), work / f"p{k}")
+        if not check.ok:
+            raise SystemExit(f"variants.py: '{name}' failed its check: {check.feedback[:300]}")
+        ev = task.evaluate(check, work / f"p{k}")
+        if not ev.ok:
+            raise SystemExit(f"variants.py: '{name}': {ev.reason}")
+        rows[name] = ev.metrics["windows"]
+        print(f"{link} {name}", file=sys.stderr, flush=True)
+    ev = task._experiment("cubic")
+    if not ev.ok:
+        raise SystemExit(f"variants.py: cubic: {ev.reason}")
+    rows["cubic"] = ev.metrics["windows"]
+    return rows
+
+
+def table(rows: dict[str, list], windows: int) -> list[str]:
+    """Cells: throughput Mbit/s / p95 one-way delay ms / loss per window, and the mean objective."""
+    out = ["| scheme | " + " | ".join(f"window {k + 1}" for k in range(windows)) + " | objective (mean) |",
+           "|---|" + "---|" * (windows + 1)]
+    for name, ws in rows.items():
+        score = sum(w["score"] for w in ws) / len(ws)
+        out.append(f"| {name} | " + " | ".join(f"{w['throughput_mbps']:.2f} / {w['p95_delay_ms']:.0f} / "
+                                               f"{w['loss']:.3f}" for w in ws) + f" | {score:.4f} |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--windows", type=int, default=2)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--only", default="", help="comma-separated link indexes (0-based) to run")
+    a = ap.parse_args()
+    commit = git_commit()          # before the run writes its results into the tree
+    links = [LINKS[int(i)] for i in a.only.split(",")] if a.only else LINKS
+    work = Path(tempfile.mkdtemp(prefix="pf-bench-variants-"))
+    results = {json.dumps(link): measure(link, VARIANTS, a.windows, a.duration, work / f"l{k}")
+               for k, link in enumerate(links)}
+    lines = ["# bench/cc/variants — reactions on top of the rate tracker, against cubic", "",
+             f"Machine: {machine()}  ", f"Command: `python bench/cc/variants.py {' '.join(sys.argv[1:])}`  ",
+             f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+             f"{a.windows} windows of {a.duration:g} s per link, the same for every scheme; the template's pacing. "
+             "Cells: throughput Mbit/s / p95 one-way delay ms / loss; objective: power_floor (docs/cc.md).", "",
+             "Rules (cwnd in packets; BDP = rate x min RTT; slow start until a window has a rate):", ""]
+    lines += [f"- {name}: `{expr}`" for name, expr in VARIANTS.items()]
+    for link, rows in results.items():
+        lines += ["", f"## `{link}`", ""] + table(rows, a.windows)
+    (HERE / "variants.md").write_text("\n".join(lines) + "\n")
+    (HERE / "variants.json").write_text(json.dumps(results, indent=2, default=str))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
