@@ -5,7 +5,8 @@ delivery rate x min RTT + 2 packets) with the reactions tried on top of it, each
 template's own pacing. Links: the 100 ms-RTT training link of `cellular.py --train-long`
 (`cell:seed=5,mean=8`) and the 100 ms-RTT wider held-out link (`cell:seed=11,mean=8`), which the
 design looked at (so that link is no longer a clean hold-out for `probe`: `cellular.py --fresh`
-adds links drawn after it), and the outage-heavy training link.
+adds links drawn after it), the outage-heavy training link, and the fixed 24 Mbit/s link where
+`probe` lost to bbr in bench/cc/cellular_probe.md.
 
     .venv/bin/python bench/cc/variants.py [--windows 2] [--duration 5] [--only NAME,...]
 
@@ -27,7 +28,7 @@ from policyforge.search.report import git_commit, machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
 
 LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
-         {"trace": "cell:seed=4,mean=4,outages=10"}]
+         {"trace": "cell:seed=4,mean=4,outages=10"}, {"rate_mbps": "24"}]
 FRESH = "(max rate rate_w0)"          # the fresher of this ACK's and the newest window's rate
 
 
@@ -51,6 +52,10 @@ VARIANTS = {
     # the task's probe seed (the same rule, as the task writes it)
     "probe: that, and 1 x while srtt > 1.5 x min RTT":
         next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],
+    # after bench/cc/cellular_probe.md: probe's half-BDP queue loses to bbr on the fixed 24 Mbit/s link
+    "probe with the gate at srtt > 1.25 x min RTT":
+        slow_start(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp(1, 1)} "
+                   f"{bdp(3, 2, FRESH)})"),
 }
 
 
