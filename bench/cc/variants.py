@@ -56,6 +56,11 @@ VARIANTS = {
     "probe with the gate at srtt > 1.25 x min RTT":
         slow_start(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp(1, 1)} "
                    f"{bdp(3, 2, FRESH)})"),
+    # and the window itself: 1.5 x only while this ACK's rate is above the newest window's (a
+    # rising link), track's 1.25 x otherwise
+    "probe, 1.5 x only on a rising rate, else 1.25 x":
+        slow_start(f"(ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 {bdp(1, 1)} "
+                   f"(ifgt (sub rate rate_w0) 0 {bdp(3, 2, 'rate')} {bdp(5, 4)}))"),
 }
 
 
