@@ -24,12 +24,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "py"))
 from policyforge.search.report import git_commit, machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
+from policyforge.tasks.cc.task import bdp_window, until_rated  # noqa: E402
 
 
 def track(num: int, den: int) -> dict[str, str]:
-    return {"policy_cong_control": f"(ifgt rate_w0 0 (max 4 (add 2 (div (mul (mul {num} rate_w0) min_rtt) "
-                                   f"{den * 1000000}))) (add cwnd acked))",
-            "policy_pacing_rate": "0"}
+    return {"policy_cong_control": until_rated(bdp_window(num, den)), "policy_pacing_rate": "0"}
 
 
 def main() -> None:

@@ -26,41 +26,32 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "py"))
 from policyforge.search.report import git_commit, machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
+from policyforge.tasks.cc.task import bdp_window, until_rated  # noqa: E402
 
 LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
          {"trace": "cell:seed=4,mean=4,outages=10"}, {"rate_mbps": "24"}]
 FRESH = "(max rate rate_w0)"          # the fresher of this ACK's and the newest window's rate
 
 
-def bdp(num: int, den: int, rate: str = "rate_w0", rtt: str = "min_rtt") -> str:
-    """num/den x rate (packets/s) x rtt (us) + 2 packets, at least 4."""
-    return f"(max 4 (add 2 (div (mul (mul {num} {rate}) {rtt}) {den * 1000000})))"
-
-
-def slow_start(expr: str) -> str:
-    """Until a window closed with a delivery rate: slow start."""
-    return f"(ifgt rate_w0 0 {expr} (add cwnd acked))"
-
-
 VARIANTS = {
-    "track (1.25 x)": slow_start(bdp(5, 4)),
-    "2 x, 1.25 x after a loss in the history": slow_start(f"(ifgt hist_lost 0 {bdp(5, 4)} {bdp(2, 1)})"),
+    "track (1.25 x)": until_rated(bdp_window(5, 4)),
+    "2 x, 1.25 x after a loss in the history": until_rated(f"(ifgt hist_lost 0 {bdp_window(5, 4)} {bdp_window(2, 1)})"),
     "westwood-like: 1.25 x srtt BDP, 1 x after a lossy window":
-        slow_start(f"(ifgt lost_w0 0 {bdp(1, 1)} {bdp(5, 4, rtt='srtt')})"),
+        until_rated(f"(ifgt lost_w0 0 {bdp_window(1, 1)} {bdp_window(5, 4, rtt='srtt')})"),
     "1.5 x fresher rate, 1 x after a lossy window":
-        slow_start(f"(ifgt lost_w0 0 {bdp(1, 1)} {bdp(3, 2, FRESH)})"),
+        until_rated(f"(ifgt lost_w0 0 {bdp_window(1, 1)} {bdp_window(3, 2, FRESH)})"),
     # the task's probe seed (the same rule, as the task writes it)
     "probe: that, and 1 x while srtt > 1.5 x min RTT":
         next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],
     # after bench/cc/cellular_probe.md: probe's half-BDP queue loses to bbr on the fixed 24 Mbit/s link
     "probe with the gate at srtt > 1.25 x min RTT":
-        slow_start(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp(1, 1)} "
-                   f"{bdp(3, 2, FRESH)})"),
+        until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
+                   f"{bdp_window(3, 2, FRESH)})"),
     # and the window itself: 1.5 x only while this ACK's rate is above the newest window's (a
     # rising link), track's 1.25 x otherwise
     "probe, 1.5 x only on a rising rate, else 1.25 x":
-        slow_start(f"(ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 {bdp(1, 1)} "
-                   f"(ifgt (sub rate rate_w0) 0 {bdp(3, 2, 'rate')} {bdp(5, 4)}))"),
+        until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
+                   f"(ifgt (sub rate rate_w0) 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))"),
 }
 
 

@@ -143,6 +143,18 @@ FEATURES = {
 }
 # what the offline generator may write besides cwnd (-o outputs): the optional functions
 OUTPUT_HOLES = {"ssthresh": "policy_ssthresh", "pacing": "policy_pacing_rate"}
+SEED_NAMES = ("reno", "delay", "rate", "track", "probe")   # the offline generator's starting policies
+
+
+def bdp_window(num: int, den: int, rate: str = "rate_w0", rtt: str = "min_rtt") -> str:
+    """A cwnd expression: num/den x `rate` (packets/s) x `rtt` (us) + 2 packets, at least 4."""
+    scaled = rate if num == 1 else f"(mul {num} {rate})"
+    return f"(max 4 (add 2 (div (mul {scaled} {rtt}) {den * 1000000})))"
+
+
+def until_rated(expr: str) -> str:
+    """`expr` once a history window has closed with a delivery rate; slow start before."""
+    return f"(ifgt rate_w0 0 {expr} (add cwnd acked))"
 
 
 def optional_prefix(defined: set[str]) -> str:
@@ -333,7 +345,7 @@ class CCTask(Task):
                                      "(0: the larger of 0.5 ms and 5 % of the RTT)", number(min=0)),
         Option("late_repeats", 2, "repeats of a run whose link was late before the evaluation fails",
                number(int, min=0, max=10)),
-        Option("seeds", "", "which seeds start the search: reno, delay, rate, track, probe (default: reno, "
+        Option("seeds", "", f"which seeds start the search: {', '.join(SEED_NAMES)} (default: reno, "
                             "delay, and rate, track and probe when outputs has pacing)"),
         Option("outputs", "cwnd", "what the offline generator writes: cwnd, plus ssthresh and/or pacing "
                                   "(e.g. cwnd,pacing); a model may define the optional outputs whatever this says"),
@@ -355,8 +367,8 @@ class CCTask(Task):
                             "(comma-separated)")
         self.seed_names = [n.strip() for n in str(self.opts["seeds"]).split(",") if n.strip()] or \
             ["reno", "delay"] + (["rate", "track", "probe"] if "pacing" in self.outputs else [])
-        if set(self.seed_names) - {"reno", "delay", "rate", "track", "probe"}:
-            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from reno, delay, rate, track, probe "
+        if set(self.seed_names) - set(SEED_NAMES):
+            raise TaskError(f"unknown seeds '{self.opts['seeds']}'; choose from {', '.join(SEED_NAMES)} "
                             "(comma-separated)")
         for paced in sorted({"rate", "track"} & set(self.seed_names)):
             if "pacing" not in self.outputs:
@@ -392,16 +404,15 @@ class CCTask(Task):
         # window follows a link whose rate falls within one RTT; paced at 1.25 x that rate (it
         # probes 25 % per RTT while the link has room) with a window of 1.25 x its BDP + 2, which
         # bounds the queue it builds to about a quarter of a BDP; it ignores loss
-        track = "(ifgt rate_w0 0 (max 4 (add 2 (div (mul (mul 5 rate_w0) min_rtt) 4000000))) (add cwnd acked))"
+        track = until_rated(bdp_window(5, 4))
         track_pace = "(ifgt rate_w0 0 (add rate_w0 (shr rate_w0 2)) 0)"
         # track with a reaction: while the last window lost nothing and srtt < 1.5 x min RTT (a
         # short queue) it probes with 1.5 x the fresher of this ACK's and the newest window's rate;
         # after a lossy window or with a long queue it falls to one BDP of the newest window's rate
         # (+2), which drains the queue within about an RTT; the template's pacing
-        fresh = "(max rate rate_w0)"
-        probe = ("(ifgt rate_w0 0 (ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 "
-                 "(max 4 (add 2 (div (mul rate_w0 min_rtt) 1000000))) "
-                 f"(max 4 (add 2 (div (mul (mul 3 {fresh}) min_rtt) 2000000)))) (add cwnd acked))")
+        long_queue = "(ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)"      # 1 when srtt > 1.5 x min RTT
+        probe = until_rated(f"(ifgt (add lost_w0 {long_queue}) 0 {bdp_window(1, 1)} "
+                            f"{bdp_window(3, 2, '(max rate rate_w0)')})")
         cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track, "probe": probe}
         extra = {"policy_pacing_rate": {"rate": pace, "track": track_pace}}   # the others: 0, the template's rule
         holes = [h.name for h in self.holes()]
