@@ -19,7 +19,9 @@ log-rate walk in 50 ms steps, 0.5-20 Mbit/s, outages of 0.2-1 s):
             the bundled LTE-like trace, a cellular link at 100 ms RTT, one with an outage every
             5 s, the fixed 24 Mbit/s link, a fixed 4 Mbit/s link at 80 ms RTT with 0.5 % loss
   fresh     (--fresh, re-measurement only) cell:seed=21,mean=8 at 100 ms RTT and cell:seed=22,mean=5
-            at 50 ms RTT, drawn after the `probe` seed was written by looking at the wider 100 ms link
+            at 50 ms RTT, drawn after the `probe` seed was written by looking at the wider 100 ms link;
+            cell:seed=41,mean=3,high=10 and cell:seed=42,mean=8 at 100 ms RTT, drawn after probe's
+            three-level queue gate was written (on development links that are in no table here)
 --with-seed NAMES measures those seeds of the task beside the winner: what the search added.
 The re-measurement: per link, every scheme on the same --windows windows (seeded offsets, the
 same for all), --repeats times with the scheme order rotating, each run over the same interval
@@ -64,6 +66,9 @@ WIDER = [{"trace": "lte"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
 # --fresh: links drawn after the `probe` seed was written while looking at the 100 ms-RTT wider
 # link above, so neither a search nor the seed's author saw them (re-measurement only)
 FRESH = [{"trace": "cell:seed=21,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=22,mean=5", "delay_ms": "25"}]
+# and two drawn after the probe seed's queue gate became three levels (bench/cc/variants.py's
+# last rows, designed on the development links cell:seed=31..33, which are in no table here)
+FRESH2 = [{"trace": "cell:seed=41,mean=3,high=10"}, {"trace": "cell:seed=42,mean=8", "delay_ms": "50"}]
 BASELINES = ("cubic", "bbr", "reno")
 KEYS = ("throughput_mbps", "p95_delay_ms", "loss", "score")
 
@@ -75,7 +80,7 @@ def label(link: dict) -> str:
 def search(a: argparse.Namespace) -> Path:
     """The engine's CLI on the suite (a link is several options at once: a suite file)."""
     run = ROOT / "runs" / time.strftime("cc-cellular-%Y%m%d-%H%M%S")
-    suite = {"aggregate": "mean", "finalists": 3, "train": TRAIN, "heldout": HELDOUT}
+    suite = {"aggregate": a.aggregate, "finalists": 3, "train": TRAIN, "heldout": HELDOUT}
     path = run.parent / (run.name + ".suite.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(suite, indent=2))
@@ -93,7 +98,7 @@ def measure(sources: dict[str, str], a: argparse.Namespace, work: Path) -> list[
     then e.g. the seed it came from) and the kernel's baselines."""
     rows = []
     splits = [("train", TRAIN), ("held-out", HELDOUT)] + ([("held-out, wider", WIDER)] if a.wider else []) + \
-        ([("held-out, fresh", FRESH)] if a.fresh else [])
+        ([("held-out, fresh", FRESH), ("held-out, fresh 2", FRESH2)] if a.fresh else [])
     for split, links in splits:
         for link in links:
             t = TASK_CLASS(windows=a.windows, duration_s=a.duration, **link)
@@ -211,11 +216,14 @@ def main() -> None:
                                                               "outage-heavy cellular link)")
     ap.add_argument("--train-long", action="store_true", help="also train on TRAIN_LONG (a 100 ms-RTT "
                                                              "cellular link)")
+    ap.add_argument("--aggregate", default="mean", choices=("mean", "worst", "rank"),
+                    help="how the search combines the train links' margins (search/suite.py); worst selects "
+                         "the policy whose weakest link is strongest")
     ap.add_argument("--name", default="cellular", help="output files NAME.md, NAME.json, NAME.png, ...")
     ap.add_argument("--wider", action="store_true", help="also the WIDER held-out links (lte, 100 ms RTT, "
                                                          "outages, fixed links)")
-    ap.add_argument("--fresh", action="store_true", help="also the FRESH held-out links (drawn after the probe "
-                                                         "seed was written)")
+    ap.add_argument("--fresh", action="store_true", help="also the FRESH and FRESH2 held-out links (drawn after "
+                                                         "the probe seed and its revision were written)")
     a = ap.parse_args()
     if a.train_wide:
         TRAIN.extend(TRAIN_WIDE)
@@ -243,7 +251,8 @@ def main() -> None:
              f"Machine: {machine()}  ", f"Command: `python bench/cc/cellular.py {' '.join(sys.argv[1:])}`  ",
              f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
              f"Search: run `{run.name}`, {best['candidates']} candidates, {search_s:.0f} s of search (baselines, "
-             f"seeds, rounds; the held-out finalists after); objective power_floor; windows {a.windows}, "
+             f"seeds, rounds; the held-out finalists after); objective power_floor, suite aggregate "
+             f"{suite.get('aggregate', a.aggregate)}; windows {a.windows}, "
              f"measured interval {a.duration:g} s.", "",
              "Winner:", "", "```c", source.strip(), "```", "",
              f"Re-measured: every scheme on each link's {a.windows} windows, {a.repeats} times, the scheme order "

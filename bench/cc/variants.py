@@ -8,7 +8,7 @@ design looked at (so that link is no longer a clean hold-out for `probe`: `cellu
 adds links drawn after it), the outage-heavy training link, and the fixed 24 Mbit/s link where
 `probe` lost to bbr in bench/cc/cellular_probe.md.
 
-    .venv/bin/python bench/cc/variants.py [--windows 2] [--duration 5] [--only NAME,...]
+    .venv/bin/python bench/cc/variants.py [--windows 2] [--duration 5] [--only 0,2,...] [--dev]
 
 Needs root (namespaces, BPF struct_ops). Writes variants.md and variants.json beside this file;
 about 2 minutes a link. Keep the machine otherwise idle.
@@ -30,7 +30,13 @@ from policyforge.tasks.cc.task import bdp_window, until_rated  # noqa: E402
 
 LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
          {"trace": "cell:seed=4,mean=4,outages=10"}, {"rate_mbps": "24"}]
+# --dev: the links the three-level rule was chosen on: the fixed 24 Mbit/s link, the low-rate
+# training link of cellular.py, and development links of the classes where probe was weak or
+# strong (a 2 Mbit/s link, a 100 ms-RTT one, an outage-heavy one) that no cellular.py table holds
+DEV = [{"rate_mbps": "24"}, {"trace": "cell:seed=2,mean=3,high=10"}, {"trace": "cell:seed=31,mean=2,low=0.5,high=8"},
+       {"trace": "cell:seed=32,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=33,mean=5,outages=12"}]
 FRESH = "(max rate rate_w0)"          # the fresher of this ACK's and the newest window's rate
+LONG_QUEUE = "(ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)"     # 1 when srtt > 1.5 x min RTT
 
 
 VARIANTS = {
@@ -40,9 +46,9 @@ VARIANTS = {
         until_rated(f"(ifgt lost_w0 0 {bdp_window(1, 1)} {bdp_window(5, 4, rtt='srtt')})"),
     "1.5 x fresher rate, 1 x after a lossy window":
         until_rated(f"(ifgt lost_w0 0 {bdp_window(1, 1)} {bdp_window(3, 2, FRESH)})"),
-    # the task's probe seed (the same rule, as the task writes it)
+    # the task's first probe seed (until the three-level rule below replaced it)
     "probe: that, and 1 x while srtt > 1.5 x min RTT":
-        next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],
+        until_rated(f"(ifgt (add lost_w0 {LONG_QUEUE}) 0 {bdp_window(1, 1)} {bdp_window(3, 2, FRESH)})"),
     # after bench/cc/cellular_probe.md: probe's half-BDP queue loses to bbr on the fixed 24 Mbit/s link
     "probe with the gate at srtt > 1.25 x min RTT":
         until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
@@ -52,6 +58,13 @@ VARIANTS = {
     "probe, 1.5 x only on a rising rate, else 1.25 x":
         until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
                    f"(ifgt (sub rate rate_w0) 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))"),
+    # the same with a margin: 1.5 x only while this ACK's rate is 1/8 above the newest window's
+    "probe, 1.5 x only on a rate 1/8 above the window's, else 1.25 x":
+        until_rated(f"(ifgt (add lost_w0 {LONG_QUEUE}) 0 {bdp_window(1, 1)} "
+                   f"(ifgt (sub (mul 8 rate) (mul 9 rate_w0)) 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))"),
+    # the task's probe seed now: 1.5 x below 1.25 x min RTT, track's 1.25 x up to 1.5 x, then 1 x
+    "probe, three levels: 1.5 x / 1.25 x / 1 x as srtt passes 1.25 and 1.5 x min RTT":
+        next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],
 }
 
 
@@ -93,9 +106,11 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=2)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--only", default="", help="comma-separated link indexes (0-based) to run")
+    ap.add_argument("--dev", action="store_true", help="the DEV links instead (writes variants_dev.md/.json)")
     a = ap.parse_args()
     commit = git_commit()          # before the run writes its results into the tree
-    links = [LINKS[int(i)] for i in a.only.split(",")] if a.only else LINKS
+    pool = DEV if a.dev else LINKS
+    links = [pool[int(i)] for i in a.only.split(",")] if a.only else pool
     work = Path(tempfile.mkdtemp(prefix="pf-bench-variants-"))
     results = {json.dumps(link): measure(link, VARIANTS, a.windows, a.duration, work / f"l{k}")
                for k, link in enumerate(links)}
@@ -108,8 +123,9 @@ def main() -> None:
     lines += [f"- {name}: `{expr}`" for name, expr in VARIANTS.items()]
     for link, rows in results.items():
         lines += ["", f"## `{link}`", ""] + table(rows, a.windows)
-    (HERE / "variants.md").write_text("\n".join(lines) + "\n")
-    (HERE / "variants.json").write_text(json.dumps(results, indent=2, default=str))
+    out = "variants_dev" if a.dev else "variants"
+    (HERE / f"{out}.md").write_text("\n".join(lines) + "\n")
+    (HERE / f"{out}.json").write_text(json.dumps(results, indent=2, default=str))
     print("\n".join(lines))
 
 

@@ -406,13 +406,16 @@ class CCTask(Task):
         # bounds the queue it builds to about a quarter of a BDP; it ignores loss
         track = until_rated(bdp_window(5, 4))
         track_pace = "(ifgt rate_w0 0 (add rate_w0 (shr rate_w0 2)) 0)"
-        # track with a reaction: while the last window lost nothing and srtt < 1.5 x min RTT (a
-        # short queue) it probes with 1.5 x the fresher of this ACK's and the newest window's rate;
-        # after a lossy window or with a long queue it falls to one BDP of the newest window's rate
-        # (+2), which drains the queue within about an RTT; the template's pacing
+        # track with a gain that follows the queue: while srtt < 1.25 x min RTT (almost no queue)
+        # it probes with 1.5 x the fresher of this ACK's and the newest window's rate; up to
+        # 1.5 x min RTT it keeps track's window (1.25 x); after a lossy window or with a longer
+        # queue it falls to one BDP of the newest window's rate (+2), which drains the queue
+        # within about an RTT; the template's pacing. (A single 1.5 x / 1 x step held a half-BDP
+        # queue on a steady link: bench/cc/variants.md.)
         long_queue = "(ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)"      # 1 when srtt > 1.5 x min RTT
+        some_queue = "(sub (mul 4 srtt) (mul 5 min_rtt))"                   # > 0 when srtt > 1.25 x min RTT
         probe = until_rated(f"(ifgt (add lost_w0 {long_queue}) 0 {bdp_window(1, 1)} "
-                            f"{bdp_window(3, 2, '(max rate rate_w0)')})")
+                            f"(ifgt {some_queue} 0 {bdp_window(5, 4)} {bdp_window(3, 2, '(max rate rate_w0)')}))")
         cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track, "probe": probe}
         extra = {"policy_pacing_rate": {"rate": pace, "track": track_pace}}   # the others: 0, the template's rule
         holes = [h.name for h in self.holes()]
