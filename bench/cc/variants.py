@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "py"))
 from policyforge.search.report import git_commit, machine  # noqa: E402
 from policyforge.tasks.cc import TASK_CLASS  # noqa: E402
-from policyforge.tasks.cc.task import bdp_window, until_rated  # noqa: E402
+from policyforge.tasks.cc.task import bdp_window, srtt_above, until_rated  # noqa: E402
 
 LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=11,mean=8", "delay_ms": "50"},
          {"trace": "cell:seed=4,mean=4,outages=10"}, {"rate_mbps": "24"}]
@@ -36,7 +36,14 @@ LINKS = [{"trace": "cell:seed=5,mean=8", "delay_ms": "50"}, {"trace": "cell:seed
 DEV = [{"rate_mbps": "24"}, {"trace": "cell:seed=2,mean=3,high=10"}, {"trace": "cell:seed=31,mean=2,low=0.5,high=8"},
        {"trace": "cell:seed=32,mean=8", "delay_ms": "50"}, {"trace": "cell:seed=33,mean=5,outages=12"}]
 FRESH = "(max rate rate_w0)"          # the fresher of this ACK's and the newest window's rate
-LONG_QUEUE = "(ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)"     # 1 when srtt > 1.5 x min RTT
+LONG_QUEUE = f"(ifgt {srtt_above(3, 2)} 0 1 0)"     # 1 when srtt > 1.5 x min RTT
+
+
+def on_rising(margin: str) -> str:
+    """probe's reactions with a window of 1.5 x this ACK's rate while `margin` > 0 (this ACK's
+    rate above the newest window's), track's 1.25 x otherwise."""
+    return until_rated(f"(ifgt (add lost_w0 {LONG_QUEUE}) 0 {bdp_window(1, 1)} "
+                       f"(ifgt {margin} 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))")
 
 
 VARIANTS = {
@@ -51,17 +58,13 @@ VARIANTS = {
         until_rated(f"(ifgt (add lost_w0 {LONG_QUEUE}) 0 {bdp_window(1, 1)} {bdp_window(3, 2, FRESH)})"),
     # after bench/cc/cellular_probe.md: probe's half-BDP queue loses to bbr on the fixed 24 Mbit/s link
     "probe with the gate at srtt > 1.25 x min RTT":
-        until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 4 srtt) (mul 5 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
+        until_rated(f"(ifgt (add lost_w0 (ifgt {srtt_above(5, 4)} 0 1 0)) 0 {bdp_window(1, 1)} "
                    f"{bdp_window(3, 2, FRESH)})"),
     # and the window itself: 1.5 x only while this ACK's rate is above the newest window's (a
     # rising link), track's 1.25 x otherwise
-    "probe, 1.5 x only on a rising rate, else 1.25 x":
-        until_rated(f"(ifgt (add lost_w0 (ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)) 0 {bdp_window(1, 1)} "
-                   f"(ifgt (sub rate rate_w0) 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))"),
+    "probe, 1.5 x only on a rising rate, else 1.25 x": on_rising("(sub rate rate_w0)"),
     # the same with a margin: 1.5 x only while this ACK's rate is 1/8 above the newest window's
-    "probe, 1.5 x only on a rate 1/8 above the window's, else 1.25 x":
-        until_rated(f"(ifgt (add lost_w0 {LONG_QUEUE}) 0 {bdp_window(1, 1)} "
-                   f"(ifgt (sub (mul 8 rate) (mul 9 rate_w0)) 0 {bdp_window(3, 2, 'rate')} {bdp_window(5, 4)}))"),
+    "probe, 1.5 x only on a rate 1/8 above the window's, else 1.25 x": on_rising("(sub (mul 8 rate) (mul 9 rate_w0))"),
     # the task's probe seed now: 1.5 x below 1.25 x min RTT, track's 1.25 x up to 1.5 x, then 1 x
     "probe, three levels: 1.5 x / 1.25 x / 1 x as srtt passes 1.25 and 1.5 x min RTT":
         next(s for s in TASK_CLASS(seeds="probe").seeds()).genome["policy_cong_control"],

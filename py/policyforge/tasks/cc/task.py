@@ -152,6 +152,11 @@ def bdp_window(num: int, den: int, rate: str = "rate_w0", rtt: str = "min_rtt") 
     return f"(max 4 (add 2 (div (mul {scaled} {rtt}) {den * 1000000})))"
 
 
+def srtt_above(num: int, den: int) -> str:
+    """An expression > 0 exactly when srtt > num/den x min RTT (a queue of that share of it)."""
+    return f"(sub (mul {den} srtt) (mul {num} min_rtt))"
+
+
 def until_rated(expr: str) -> str:
     """`expr` once a history window has closed with a delivery rate; slow start before."""
     return f"(ifgt rate_w0 0 {expr} (add cwnd acked))"
@@ -412,10 +417,9 @@ class CCTask(Task):
         # queue it falls to one BDP of the newest window's rate (+2), which drains the queue
         # within about an RTT; the template's pacing. (A single 1.5 x / 1 x step held a half-BDP
         # queue on a steady link: bench/cc/variants.md.)
-        long_queue = "(ifgt (sub (mul 2 srtt) (mul 3 min_rtt)) 0 1 0)"      # 1 when srtt > 1.5 x min RTT
-        some_queue = "(sub (mul 4 srtt) (mul 5 min_rtt))"                   # > 0 when srtt > 1.25 x min RTT
+        long_queue = f"(ifgt {srtt_above(3, 2)} 0 1 0)"          # 1 when srtt > 1.5 x min RTT
         probe = until_rated(f"(ifgt (add lost_w0 {long_queue}) 0 {bdp_window(1, 1)} "
-                            f"(ifgt {some_queue} 0 {bdp_window(5, 4)} {bdp_window(3, 2, '(max rate rate_w0)')}))")
+                            f"(ifgt {srtt_above(5, 4)} 0 {bdp_window(5, 4)} {bdp_window(3, 2, '(max rate rate_w0)')}))")
         cwnd = {"reno": reno, "delay": delay, "rate": rate, "track": track, "probe": probe}
         extra = {"policy_pacing_rate": {"rate": pace, "track": track_pace}}   # the others: 0, the template's rule
         holes = [h.name for h in self.holes()]
