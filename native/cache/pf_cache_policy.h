@@ -27,6 +27,9 @@ struct pf_obj {
   double sketch;       /* estimated accesses over about the last 10 x cache_size requests, this
                           one included, from a count-min sketch over every object seen (TinyLFU):
                           remembers objects the ghost history forgot; at most 255 */
+  double total;        /* accesses over every residency the ghost history connects: count plus the
+                          total it had when it was last evicted, if it is back from the ghost
+                          history (CR-LFU's frequency in Cacheus); count otherwise */
 };
 
 struct pf_ctx {
@@ -46,5 +49,8 @@ static inline double pf_max(double a, double b) { return a > b ? a : b; }
 static inline double pf_log(double a) { return log1p(fabs(a)); }
 
 double priority(const struct pf_obj *obj, const struct pf_ctx *ctx);
+/* with two orders (-o orders=2): a second priority, the same inputs; each eviction draws which
+ * order's lowest object goes, by weights learned from ghost hits (LeCaR's, see pq_template.c) */
+double priority2(const struct pf_obj *obj, const struct pf_ctx *ctx);
 
 #endif

@@ -61,6 +61,7 @@ static void sample(struct pf_obj *o, struct pf_ctx *c) {
   if (o->count > 1) o->irr = between(1, fmax(1, o->last_access - o->insert_time));
   else if (o->ghost_gap > 0) o->irr = between(o->ghost_gap, o->insert_time);
   o->dfreq = between(1, o->count + o->ghost_count);
+  o->total = o->count + (o->ghost_count > 0 ? between(o->ghost_count, fmax(o->ghost_count, o->insert_time)) : 0);
   o->sketch = between(1, 255);
   c->cache_size = pick(caps, 4);
   c->n_objs = between(0, c->cache_size);
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
   void *h = dlopen(argv[1], RTLD_NOW);
   if (!h) { printf("probe: cannot load the plugin: %s\n", dlerror()); return 1; }
   prio_fn prio = (prio_fn)dlsym(own ? own : h, "priority");
+  prio_fn prio2 = (prio_fn)dlsym(own ? own : h, "priority2");  /* two orders only */
   init_fn init = (init_fn)dlsym(h, "cache_init_hook");
   access_fn hit = (access_fn)dlsym(h, "cache_hit_hook"), miss = (access_fn)dlsym(h, "cache_miss_hook");
   evict_fn evict = (evict_fn)dlsym(h, "cache_eviction_hook");
@@ -96,22 +98,27 @@ int main(int argc, char **argv) {
     struct pf_obj o;
     struct pf_ctx c;
     sample(&o, &c);
-    pf_probe_calling("priority() on count=%g last_access=%g insert_time=%g size=%g ghost_count=%g ghost_age=%g "
-                     "ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g count_p50=%g count_p90=%g "
+    pf_probe_calling("priority() or priority2() on count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
+                     "ghost_age=%g ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g count_p50=%g count_p90=%g "
                      "age_p50=%g age_p90=%g ghost_hits=%g once=%g", o.count, o.last_access, o.insert_time, o.size,
                      o.ghost_count, o.ghost_age, o.ghost_gap, o.irr, o.dfreq, o.sketch, c.now, c.n_objs, c.cache_size,
                      c.count_p50, c.count_p90, c.age_p50, c.age_p90, c.ghost_hits, c.once);
-    double a = prio(&o, &c), b = prio(&o, &c);
-    if (!isfinite(a)) {
-      printf("probe: priority() returned %s for count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
-             "ghost_age=%g ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g once=%g (return a finite "
-             "number: guard divisions with pf_div, logs with pf_log, and bound exponents)\n",
-             isnan(a) ? "NaN" : a > 0 ? "+inf" : "-inf", o.count, o.last_access, o.insert_time, o.size, o.ghost_count,
-             o.ghost_age, o.ghost_gap, o.irr, o.dfreq, o.sketch, c.now, c.n_objs, c.cache_size, c.once);
-      problems++;
-    } else if (memcmp(&a, &b, sizeof a) != 0) {
-      printf("probe: priority() is not deterministic: %g then %g for the same inputs\n", a, b);
-      problems++;
+    for (int k = 0; k < (prio2 ? 2 : 1); k++) {
+      const char *name = k ? "priority2()" : "priority()";
+      prio_fn f = k ? prio2 : prio;
+      double a = f(&o, &c), b = f(&o, &c);
+      if (!isfinite(a)) {
+        printf("probe: %s returned %s for count=%g last_access=%g insert_time=%g size=%g ghost_count=%g "
+               "ghost_age=%g ghost_gap=%g irr=%g dfreq=%g sketch=%g now=%g n_objs=%g cache_size=%g once=%g (return a "
+               "finite number: guard divisions with pf_div, logs with pf_log, and bound exponents)\n", name,
+               isnan(a) ? "NaN" : a > 0 ? "+inf" : "-inf", o.count, o.last_access, o.insert_time, o.size,
+               o.ghost_count, o.ghost_age, o.ghost_gap, o.irr, o.dfreq, o.sketch, c.now, c.n_objs, c.cache_size,
+               c.once);
+        problems++;
+      } else if (memcmp(&a, &b, sizeof a) != 0) {
+        printf("probe: %s is not deterministic: %g then %g for the same inputs\n", name, a, b);
+        problems++;
+      }
     }
   }
 

@@ -236,6 +236,52 @@ static inline void heap_pop(pf_state *s) {
   sift_up(h, pos);
 }
 
+#if PF_MIX
+/* ---- the second order (two orders mixed, PF_MIX) ----------------------------------------
+ * A plain 4-ary heap on (prio2, tie): every update of a record pushes a node with the
+ * record's new tie, so a node is current exactly when its tie is the record's and the record
+ * is cached; the others are garbage, dropped at the top or when garbage is half the heap.
+ * Its minimum is the cached object of least (prio2, tie), as the first order's is of
+ * (prio, tie). */
+static inline int live2(const pf_state *s, const pf_node *n) {
+  return s->recs[n->r].state == PF_CACHED && s->recs[n->r].tie == n->tie;
+}
+
+static void heap2_rebuild(pf_state *s, int from_records) {
+  uint32_t k = 0;
+  if (from_records) {  /* after the ties were renumbered: one node per cached record */
+    for (uint32_t i = 0; i < s->n_recs; i++)
+      if (s->recs[i].state == PF_CACHED) s->heap2[k++] = (pf_node){s->recs[i].prio2, s->recs[i].tie, i};
+  } else {
+    for (uint32_t i = 0; i < s->heap2_n; i++)
+      if (live2(s, &s->heap2[i])) s->heap2[k++] = s->heap2[i];
+  }
+  s->heap2_n = k;
+  for (uint32_t i = k / 4 + 1; i-- > 0;)
+    if (i < k) sift_down(s->heap2, k, i, s->heap2[i]);
+}
+
+static void push2(pf_state *s, uint32_t r) {
+  if (s->heap2_n > 2 * s->n_cached + 64) heap2_rebuild(s, 0);
+  if (s->heap2_n == s->heap2_cap) {
+    s->heap2_cap = s->heap2_cap ? 2 * s->heap2_cap : 1024;
+    s->heap2 = realloc(s->heap2, s->heap2_cap * sizeof(pf_node));
+  }
+  s->heap2[s->heap2_n] = (pf_node){s->recs[r].prio2, s->recs[r].tie, r};
+  sift_up(s->heap2, s->heap2_n++);
+}
+
+/* the cached object of least (prio2, tie) */
+static uint32_t pop2(pf_state *s) {
+  for (;;) {
+    pf_node top = s->heap2[0];
+    s->heap2_n--;
+    if (s->heap2_n) sift_down(s->heap2, s->heap2_n, 0, s->heap2[s->heap2_n]);
+    if (live2(s, &top)) return top.r;
+  }
+}
+#endif
+
 /* ---- ties ---------------------------------------------------------------------------- */
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -277,6 +323,13 @@ static void pf_renumber_ties(pf_state *s) {
     }
   s->seq = n + 1;
   free(t);
+#if PF_MIX
+  if (s->n_recs > s->heap2_cap) {
+    s->heap2_cap = s->n_recs;
+    s->heap2 = realloc(s->heap2, s->heap2_cap * sizeof(pf_node));
+  }
+  heap2_rebuild(s, 1);
+#endif
 }
 
 #endif

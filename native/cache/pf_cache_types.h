@@ -28,6 +28,11 @@ typedef struct {
   double evict_time;  /* ghost: when it was evicted */
   uint32_t gpos;      /* ghost: its slot in the ghost ring */
   uint32_t state;
+#if PF_MIX
+  double prio2;       /* priority2(), set with prio (and the same tie) */
+  uint32_t by;        /* ghost: the order (0: priority, 1: priority2) that evicted it ... */
+  uint64_t evseq;     /* ... and which of that order's evictions it was */
+#endif
 } pf_rec;
 
 /* a heap node: 16 bytes, so the four children of a node share one 64-byte line */
@@ -96,6 +101,13 @@ typedef struct {
   uint8_t *sketch;         /* PF_SKETCH: 4 rows of saturating counters (pf_cache_stats.h) */
   uint64_t sketch_mask;    /* row width - 1 */
   uint64_t sketch_window, sketch_n;  /* all counters halve every sketch_window requests */
+#if PF_MIX
+  pf_node *heap2;          /* the second order: a 4-ary heap on (prio2, tie), one node per update */
+  uint32_t heap2_n, heap2_cap;
+  double w[2];             /* the orders' weights (LeCaR's), summing to 1 */
+  uint64_t n_ev[2];        /* evictions by each order so far */
+  uint64_t mix_rng;        /* the draws between them: its own stream, so no other sample moves */
+#endif
 } pf_state;
 
 #endif

@@ -28,14 +28,30 @@
 #define PF_FEATURES 15
 #endif
 /* what the generated priority() reads, set by policyforge from its source: 1 ghost history
- * (ghost_count, ghost_age, ghost_gap, ghost_hits, and irr and dfreq, which carry through it),
+ * (ghost_count, ghost_age, ghost_gap, ghost_hits, and irr, dfreq and total, which carry through it),
  * 2 percentiles (*_p50, *_p90), 4 decayed frequency (dfreq: an exp2 per access), 8 the frequency
  * sketch (sketch: four counters per access). Left out, a part costs nothing; the result is the
- * same, as priority() cannot see it. */
+ * same, as priority() cannot see it. 16: two orders mixed (PF_MIX, with the ghost history): the
+ * candidate defines priority2() too, and each eviction draws which order's minimum goes, by
+ * LeCaR's weights: a miss that finds an object in the ghost history lowers the weight of the
+ * order that evicted it by exp(-PF_MIX_RATE). */
 #define PF_GHOSTS ((PF_FEATURES) & 1)
 #define PF_STATS ((PF_FEATURES) & 2)
 #define PF_DECAY ((PF_FEATURES) & 4)
 #define PF_SKETCH ((PF_FEATURES) & 8)
+#define PF_MIX ((PF_FEATURES) & 16)
+#if PF_MIX && !PF_GHOSTS
+#error "two orders (PF_FEATURES 16) learn from the ghost history (PF_FEATURES 1)"
+#endif
+#ifndef PF_MIX_RATE
+#define PF_MIX_RATE 0.45  /* LeCaR's learning rate */
+#endif
+/* ghosts kept per cached object: with two orders, twice as many, so that each order's latest
+ * evictions (half a cache's worth, Cacheus's history per order) are still there however the
+ * two orders shared the evictions since. The ghost features then reach twice as far back. */
+#ifndef PF_GHOST_RING
+#define PF_GHOST_RING (PF_MIX ? 2 : 1)
+#endif
 
 #include <math.h>
 #include <stdint.h>
@@ -68,6 +84,11 @@ static inline void keyed(pf_state *s, uint32_t r) {
   double p = priority(&x->f, &s->ctx);
   x->prio = p == p ? p : -INFINITY;  /* NaN (the probe screens for it) evicts first */
   x->tie = ++s->seq;
+#if PF_MIX
+  double p2 = priority2(&x->f, &s->ctx);
+  x->prio2 = p2 == p2 ? p2 : -INFINITY;
+  push2(s, r);
+#endif
 }
 
 /* ---- libCacheSim pluginCache hooks ---------------------------------------------------- */
@@ -75,21 +96,25 @@ void *cache_init_hook(const common_cache_params_t params) {
   pf_state *s = calloc(1, sizeof(pf_state));
   s->capacity = params.cache_size;
   uint32_t guess = params.cache_size < (1 << 20) ? (uint32_t)params.cache_size + 16 : (1 << 20);
-  s->cap_recs = PF_GHOSTS ? 2 * guess : guess;
+  s->cap_recs = (1 + PF_GHOST_RING * !!PF_GHOSTS) * guess;
   s->recs = malloc(s->cap_recs * sizeof(pf_rec));
   s->free_list = malloc(s->cap_recs * sizeof(uint32_t));
   heap_reserve(s, guess);
   map_init(&s->objects, s->cap_recs);
 #if PF_GHOSTS
-  s->ghost_cap = guess;
-  s->ghosts = malloc(guess * sizeof(uint32_t));
-  for (uint32_t i = 0; i < guess; i++) s->ghosts[i] = PF_EMPTY;
+  s->ghost_cap = PF_GHOST_RING * guess;
+  s->ghosts = malloc(s->ghost_cap * sizeof(uint32_t));
+  for (uint32_t i = 0; i < s->ghost_cap; i++) s->ghosts[i] = PF_EMPTY;
 #endif
 #if PF_SKETCH
   sketch_init(s, guess);
 #endif
   s->ctx.cache_size = (double)params.cache_size;
   s->rng = 0x2545F4914F6CDD1DULL;
+#if PF_MIX
+  s->w[0] = s->w[1] = 0.5;
+  s->mix_rng = 0x9E3779B97F4A7C15ULL;
+#endif
   for (int k = 0; k < PF_RUNS; k++) s->rhead[k] = s->rtail[k] = PF_NO_NODE;
   return s;
 }
@@ -110,6 +135,7 @@ void cache_hit_hook(void *data, const request_t *req) {
 #endif
   s->n_once -= x->f.count == 1;
   x->f.count += 1;
+  x->f.total += 1;
   x->f.last_access = (double)s->now;
   x->f.size = (double)req->obj_size;
 #if PF_SKETCH
@@ -154,7 +180,7 @@ void cache_miss_hook(void *data, const request_t *req) {
     if (s->recs[r].state == PF_CACHED) return;
     x = &s->recs[r];
     double count = x->f.count, age = x->evict_time - x->f.insert_time, gap = (double)s->now - x->evict_time;
-    double since = (double)s->now - x->f.last_access, dfreq = 0;
+    double since = (double)s->now - x->f.last_access, dfreq = 0, total = x->f.total;
 #if PF_DECAY
     dfreq = x->f.dfreq * pow(2.0, -since / (s->n_cached ? s->n_cached : 1));
 #endif
@@ -164,7 +190,18 @@ void cache_miss_hook(void *data, const request_t *req) {
     x->f.ghost_gap = gap;
     x->f.irr = since;
     x->f.dfreq = dfreq;
+    x->f.total = total;
     s->ghost_hits_window++;
+#if PF_MIX
+    /* the order that evicted it was wrong, if that was among its latest evictions (half a cache's
+     * worth, as Cacheus's history per order): less weight (LeCaR's regret update) */
+    if (s->n_ev[x->by] - x->evseq < (s->n_cached + 1) / 2) {
+      s->w[x->by] *= exp(-PF_MIX_RATE);
+      double wsum = s->w[0] + s->w[1];
+      s->w[0] /= wsum;
+      s->w[1] = 1 - s->w[0];
+    }
+#endif
   } else {
     slot->key = req->obj_id;
     r = slot->val = new_rec(s);
@@ -177,6 +214,7 @@ void cache_miss_hook(void *data, const request_t *req) {
   x->state = PF_CACHED;
   x->f.count = 1;
   x->f.dfreq += 1;
+  x->f.total += 1;
   x->f.last_access = x->f.insert_time = (double)s->now;
   x->f.size = (double)req->obj_size;
 #if PF_SKETCH
@@ -189,7 +227,8 @@ void cache_miss_hook(void *data, const request_t *req) {
 }
 
 #if PF_GHOSTS
-/* the ghost ring holds as many objects as the cache does: double it, oldest first */
+/* the ghost ring holds as many objects as the cache does (twice as many with two orders):
+ * double it, oldest first */
 static void grow_ghosts(pf_state *s) {
   uint32_t cap = s->ghost_cap * 2;
   uint32_t *g = malloc(cap * sizeof(uint32_t));
@@ -209,7 +248,7 @@ static void grow_ghosts(pf_state *s) {
 
 /* the victim turns into its own ghost; the oldest ghost is forgotten */
 static void remember(pf_state *s, uint32_t r) {
-  if (s->n_cached + 1 > s->ghost_cap) grow_ghosts(s);
+  if (PF_GHOST_RING * (s->n_cached + 1) > s->ghost_cap) grow_ghosts(s);
   uint32_t head = s->ghost_head, old = s->ghosts[head];
   if (old != PF_EMPTY && s->recs[old].state == PF_GHOSTED && s->recs[old].gpos == head) {
     map_del(&s->objects, s->recs[old].id);
@@ -226,12 +265,7 @@ static void remember(pf_state *s, uint32_t r) {
 #endif
 
 /* the cached object of least (priority, tie); see the heap's comment */
-obj_id_t cache_eviction_hook(void *data, const request_t *req) {
-  pf_state *s = data;
-  if (s->n_cached == 0) return req->obj_id;
-  /* cache_miss_hook comes next, for this request: start loading its map slot */
-  __builtin_prefetch(&s->objects.slots[pf_home(&s->objects, req->obj_id)]);
-  uint32_t r;
+static uint32_t pop_min(pf_state *s) {
   for (;;) {
     /* the least of the runs' heads and the heap's top */
     const pf_node *m = s->heap_n ? &s->heap[0] : &PF_NO_NODE;
@@ -258,9 +292,27 @@ obj_id_t cache_eviction_hook(void *data, const request_t *req) {
     s->n_rekeyed += x->ntie == top.tie && x->tie != top.tie;
 #endif
     if (x->ntie != top.tie) continue;                     /* garbage */
-    if (x->tie == top.tie) { r = top.r; break; }          /* current: the minimum */
+    if (x->tie == top.tie) return top.r;                  /* current: the minimum */
     pf_push(s, top.r, 0);                                 /* stale: re-key */
   }
+}
+
+obj_id_t cache_eviction_hook(void *data, const request_t *req) {
+  pf_state *s = data;
+  if (s->n_cached == 0) return req->obj_id;
+  /* cache_miss_hook comes next, for this request: start loading its map slot */
+  __builtin_prefetch(&s->objects.slots[pf_home(&s->objects, req->obj_id)]);
+  uint32_t r;
+#if PF_MIX
+  /* which order's minimum goes: drawn by the weights */
+  s->mix_rng ^= s->mix_rng << 13; s->mix_rng ^= s->mix_rng >> 7; s->mix_rng ^= s->mix_rng << 17;
+  int order = (double)(s->mix_rng >> 11) * 0x1.0p-53 >= s->w[0];
+  r = order ? pop2(s) : pop_min(s);
+  s->recs[r].by = (uint32_t)order;
+  s->recs[r].evseq = ++s->n_ev[order];
+#else
+  r = pop_min(s);
+#endif
 #ifdef PF_QUEUE_STATS
   s->n_evict++;
 #endif
@@ -303,5 +355,8 @@ void cache_free_hook(void *data) {
   free(s->objects.slots);
   free(s->ghosts);
   free(s->sketch);
+#if PF_MIX
+  free(s->heap2);
+#endif
   free(s);
 }

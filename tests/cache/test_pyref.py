@@ -17,6 +17,9 @@ CASES = {
     "obj->last_access - obj->irr": lambda o, c: o.last_access - o.irr,
     "obj->last_access + ctx->cache_size * pf_log(obj->dfreq)":
         lambda o, c: o.last_access + c.cache_size * pyref.pf_log(o.dfreq),
+    # the frequency over every residency the ghost history connects
+    "obj->last_access + ctx->cache_size * pf_log(obj->total - obj->count)":
+        lambda o, c: o.last_access + c.cache_size * pyref.pf_log(o.total - o.count),
     "obj->last_access + (obj->count > 1 ? ctx->cache_size * (1.0 - ctx->once) : 0.0)":
         lambda o, c: o.last_access + (c.cache_size * (1.0 - c.once) if o.count > 1 else 0.0),
     # the frequency sketch: its hash, saturation and halving (every 10 x the cache's records)

@@ -32,6 +32,7 @@ def test_feature_flags_follow_the_fields_read(cloudphysics, tmp_path):
     assert feature_flags(cloudphysics, P.format("obj->ghost_age + ctx->age_p50"), tmp_path) == 3
     assert feature_flags(cloudphysics, P.format("obj->last_access + obj->sketch"), tmp_path) == 8
     assert feature_flags(cloudphysics, P.format("obj->dfreq"), tmp_path) == 5
+    assert feature_flags(cloudphysics, P.format("obj->total"), tmp_path) == 1
 
 
 def _build(task, source, tmp_path, name, defines=()):

@@ -74,7 +74,8 @@ class Sketch:
 
 class Obj:
     __slots__ = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap",
-                 "irr", "dfreq", "sketch", "prio", "tie", "nprio", "ntie")
+                 "irr", "dfreq", "sketch", "total", "prio", "tie", "nprio",
+                 "ntie")
 
 
 class Ctx:
@@ -97,8 +98,8 @@ class PyTemplate:
         self.heap: list[tuple[float, int, int]] = []   # (prio, tie, obj_id); stale/garbage allowed
         # ghost history: a ring of the latest evictions, as in the C template (a ghost that
         # comes back keeps its slot until the ring wraps)
-        # id -> count, age, evicted, slot, last access, dfreq
-        self.ghosts: dict[int, tuple[float, float, float, int, float, float]] = {}
+        # id -> count, age, evicted, slot, last access, dfreq, total
+        self.ghosts: dict[int, tuple[float, float, float, int, float, float, float]] = {}
         guess = cache_size + 16 if cache_size < (1 << 20) else 1 << 20
         self.ring: list[int | None] = [None] * guess
         self.sketch = Sketch(guess) if sketch else None
@@ -159,6 +160,7 @@ class PyTemplate:
         o.dfreq = 1 + o.dfreq * 2.0 ** (-since / (len(self.objs) or 1))
         self.n_once -= o.count == 1
         o.count += 1
+        o.total += 1
         o.last_access = float(self.now)
         o.size = float(req.obj_size)
         o.sketch = seen
@@ -177,13 +179,14 @@ class PyTemplate:
         o.last_access = o.insert_time = float(self.now)
         o.size = float(req.obj_size)
         o.ghost_count = o.ghost_age = o.ghost_gap = o.irr = 0.0
-        o.dfreq = 1.0
+        o.dfreq = o.total = 1.0
         o.sketch = seen
         g = self.ghosts.pop(req.obj_id, None) if self.keep_ghosts else None
         if g is not None:
             o.ghost_count, o.ghost_age, o.ghost_gap = g[0], g[1], self.now - g[2]
             o.irr = self.now - g[4]
             o.dfreq = 1 + g[5] * 2.0 ** (-o.irr / (len(self.objs) or 1))
+            o.total = 1 + g[6]
             self.ghost_hits += 1
         self._key(o)
         self.objs[req.obj_id] = o
@@ -227,7 +230,8 @@ class PyTemplate:
         old = ring[self.head]
         if old is not None and old in self.ghosts and self.ghosts[old][3] == self.head:
             del self.ghosts[old]
-        self.ghosts[obj_id] = (o.count, self.now - o.insert_time, float(self.now), self.head, o.last_access, o.dfreq)
+        self.ghosts[obj_id] = (o.count, self.now - o.insert_time, float(self.now), self.head, o.last_access, o.dfreq,
+                               o.total)
         ring[self.head] = obj_id
         self.head = (self.head + 1) % len(ring)
 

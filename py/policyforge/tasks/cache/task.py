@@ -43,7 +43,7 @@ def TEMPLATE() -> Template:
 FEATURES_MARK = "/* PF_FEATURES */"
 POLICY_HEADER = "pf_cache_policy.h"
 OBJ_FIELDS = ("count", "last_access", "insert_time", "size", "ghost_count", "ghost_age", "ghost_gap", "irr",
-              "dfreq", "sketch")
+              "dfreq", "sketch", "total")
 CTX_FIELDS = ("now", "n_objs", "cache_size", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
               "size_p90", "ghost_hits", "once")
 PRIORITY_DOC = (
@@ -72,6 +72,8 @@ CACHE_FIELDS = {
     "pf_obj.sketch": "estimated accesses over about the last 10 x cache_size requests, this one included, from "
                      "a count-min sketch over every object seen (TinyLFU's): unlike count and dfreq it remembers "
                      "objects long after the ghost history forgot them; 1 to 255, may overestimate",
+    "pf_obj.total": "accesses over every residency that the ghost history connects: count plus the total it had "
+                    "when it was last evicted, if it is back from the ghost history; count otherwise",
     "pf_ctx.now": "the current virtual time (requests so far)",
     "pf_ctx.n_objs": "objects in the cache, not counting this one (0 at the first insertion)",
     "pf_ctx.cache_size": "capacity, in objects (or bytes when sizes count)",
@@ -86,26 +88,40 @@ CACHE_FIELDS = {
     "pf_ctx.once": "share of cached objects accessed only once so far (count == 1), 0..1: high under "
                    "scans and one-hit wonders",
 }
-GRAMMAR = Grammar(
-    language="c", file="policy.c",
-    functions=(Function("priority", "double", (Param("obj", "const struct pf_obj *", "pf_obj"),
-                                               Param("ctx", "const struct pf_ctx *", "pf_ctx")),
-                        doc=PRIORITY_DOC),),
-    calls=HELPERS_DOUBLE + math_calls(cxx=False),
-    structs={"pf_obj": OBJ_FIELDS, "pf_ctx": CTX_FIELDS}, types=SCALAR_C,
-    purpose="priority() runs on every access and must take constant time", fields=CACHE_FIELDS)
+PRIORITY2_DOC = (
+    "With two orders (-o orders=2): a second priority, computed at the same moments from the same "
+    "inputs. The cache then keeps two orders, and each eviction draws which order's lowest object "
+    "goes, by weights the template learns as LeCaR and Cacheus do: a miss on an object in the ghost "
+    "history lowers the weight of the order that evicted it. Two different views (say recency in "
+    "priority(), frequency in priority2()) let the cache switch between them as the workload changes, "
+    "which one static order cannot.")
+PARAMS = (Param("obj", "const struct pf_obj *", "pf_obj"), Param("ctx", "const struct pf_ctx *", "pf_ctx"))
+
+
+def _grammar(orders: int) -> Grammar:
+    functions = (Function("priority", "double", PARAMS, doc=PRIORITY_DOC),)
+    if orders == 2:
+        functions += (Function("priority2", "double", PARAMS, doc=PRIORITY2_DOC),)
+    return Grammar(language="c", file="policy.c", functions=functions,
+                   calls=HELPERS_DOUBLE + math_calls(cxx=False),
+                   structs={"pf_obj": OBJ_FIELDS, "pf_ctx": CTX_FIELDS}, types=SCALAR_C,
+                   purpose="priority() runs on every access and must take constant time", fields=CACHE_FIELDS)
+
+
+GRAMMAR = _grammar(1)
+GRAMMAR2 = _grammar(2)
 # what the compiled priority() may call: the math functions of the allowlist, as libm names
 LIBM = {c.name for c in math_calls(cxx=False)} | {"log1p", "fabs"}
 CFLAGS = ["-O2", "-Wall", "-Werror", "-fPIC"]
 
 
-def feature_flags(reads: dict[str, set[str]]) -> int:
+def feature_flags(reads: dict[str, set[str]], orders: int = 1) -> int:
     """PF_FEATURES for the template from the fields priority() reads (the checker's list):
-    1 = ghost history (irr and dfreq carry through it), 2 = percentile statistics, 4 = decayed
-    frequency, 8 = the frequency sketch."""
+    1 = ghost history (irr, dfreq and total carry through it), 2 = percentile statistics, 4 = decayed
+    frequency, 8 = the frequency sketch; 16 = two orders (which learn from the ghost history)."""
     fields = reads.get("pf_obj", set()) | reads.get("pf_ctx", set())
-    flags = 0
-    if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits", "irr", "dfreq"}:
+    flags = 17 if orders == 2 else 0
+    if fields & {"ghost_count", "ghost_age", "ghost_gap", "ghost_hits", "irr", "dfreq", "total"}:
         flags |= 1
     if "dfreq" in fields:
         flags |= 4
@@ -136,9 +152,9 @@ FEATURES = {
     "count_p50": "ctx->count_p50", "count_p90": "ctx->count_p90",
     "age_p50": "ctx->age_p50", "age_p90": "ctx->age_p90",
     "size_p50": "ctx->size_p50", "size_p90": "ctx->size_p90", "ghost_hits": "ctx->ghost_hits",
-    "irr": "obj->irr", "dfreq": "obj->dfreq", "once": "ctx->once", "sketch": "obj->sketch",
+    "irr": "obj->irr", "dfreq": "obj->dfreq", "once": "ctx->once", "sketch": "obj->sketch", "total": "obj->total",
 }
-NEW_FEATURES = ("irr", "dfreq", "once", "sketch")   # -o vocabulary=classic leaves them out (ablations)
+NEW_FEATURES = ("irr", "dfreq", "once", "sketch", "total")   # -o vocabulary=classic leaves them out (ablations)
 
 
 
@@ -208,7 +224,10 @@ class CacheTask(Task):
         Option("seeds", "", "comma list of seed policies to start from (default all: lru, lfu, fifo, two-class, "
                             "lirs-like, lrfu-like, tinylfu-like)"),
         Option("vocabulary", "all", "features the offline generator builds from: all, or classic (without "
-                                    "irr, dfreq and once; for ablations)"),
+                                    "irr, dfreq, once, sketch and total; for ablations)"),
+        Option("orders", 1, "priority orders: 1, or 2 (the candidate writes priority2() too, and each eviction "
+                            "draws which order's lowest object goes, by weights learned from ghost hits: LeCaR's "
+                            "and Cacheus's idea)", number(int, min=1, max=2)),
         Option("check_trace", True, "refuse a trace that does not look like one (timestamps mostly "
                "going back, sizes mostly 0, wrong next-access times)", boolean),
     ]
@@ -223,6 +242,7 @@ class CacheTask(Task):
             raise TaskError(f"cache_size fractions must lie in (0, 1): {self.opts['cache_size']}")
         if self.opts["vocabulary"] not in ("all", "classic"):
             raise TaskError(f"bad vocabulary {self.opts['vocabulary']!r}: all or classic")
+        self.grammar = GRAMMAR2 if self.opts["orders"] == 2 else GRAMMAR
         self.seeds()                                    # an unknown seed name: refused now
         self.trace: traces.Trace | None = None          # what candidates run on (no oracle data)
         self.original_trace: traces.Trace | None = None
@@ -253,13 +273,12 @@ class CacheTask(Task):
         if not self.opts["byte_miss"]:  # every size is 1: size features carry nothing
             for k in ("size", "size_p50", "size_p90"):
                 features.pop(k)
-        return [Hole("priority", "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)",
-                         features, doc=PRIORITY_DOC,
-                         constants=(0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5))]
+        constants = (0.5, 1.0, 2.0, 10.0, 100.0, 1000.0, 1e4, 1e5)
+        return [Hole(f.name, f.signature, features, doc=f.doc, constants=constants) for f in self.grammar.functions]
 
     # the behaviour cells of the offline search's archive: which kinds of knowledge a priority uses
     FEATURE_GROUPS = {"recency": ("last_access", "now", "age", "insert_time"),
-                      "frequency": ("count", "freq", "dfreq", "sketch"),
+                      "frequency": ("count", "freq", "dfreq", "sketch", "total"),
                       "ghost": ("ghost_count", "ghost_age", "ghost_gap", "ghost_hits"),
                       "reuse": ("irr",),
                       "statistics": ("n_objs", "count_p50", "count_p90", "age_p50", "age_p90", "size_p50",
@@ -274,7 +293,9 @@ class CacheTask(Task):
         return ("A cache holds a fixed number of " + sizes + ". The template (inside libCacheSim) keeps the "
                 "cached objects ordered by a priority that you compute, and evicts the object of lowest "
                 "priority. It also keeps a ghost history of recently evicted objects and cache-wide "
-                "statistics, which priority() can read. "
+                "statistics, which priority() can read. " +
+                ("It keeps a second order too, by priority2(), and each eviction draws which order's lowest "
+                 "object goes, by weights learned from ghost hits. " if self.opts["orders"] == 2 else "") +
                 f"The score is the hit ratio (1 - miss ratio) on the trace '{self.opts['trace']}' at "
                 f"{self.opts['cache_size']} of its footprint (distinct objects); higher is better. Times are "
                 "virtual: the index of the request.\n\n")
@@ -292,6 +313,15 @@ class CacheTask(Task):
                  Seed("lirs-like", {"priority": "(sub last_access (ifgt irr 0.0 irr (mul 2.0 cache_size)))"}),
                  Seed("lrfu-like", {"priority": "(add last_access (mul (mul 4.0 cache_size) (log dfreq)))"}),
                  Seed("tinylfu-like", {"priority": "(add last_access (ifgt sketch 1.5 (mul 4.0 cache_size) 0.0))"})]
+        if self.opts["orders"] == 2:
+            # two orders: each one-order seed with itself as its second order (it evicts exactly as
+            # alone), and LeCaR's pair as Cacheus uses it: recency, and the fewest accesses over the
+            # residencies the ghost history connects, the newest of those first (CR-LFU's
+            # churn resistance)
+            seeds = [Seed(x.name, {"priority": x.genome["priority"], "priority2": x.genome["priority"]})
+                     for x in seeds]
+            seeds.append(Seed("lecar-like", {"priority": "last_access",
+                                             "priority2": "(sub (mul total 1e9) last_access)"}))
         chosen = [s.strip() for s in self.opts["seeds"].split(",") if s.strip()]
         if not chosen:
             return seeds
@@ -640,13 +670,14 @@ class CacheTask(Task):
         # loads it, which has libm; the gcc driver would add ~8 ms a candidate)
         (workdir / "unit.c").write_text(f'#include "{POLICY_HEADER}"\n#include "{PREPROCESSED}"\n')
         try:
-            checked = pipeline(source, GRAMMAR, workdir, [
+            checked = pipeline(source, self.grammar, workdir, [
                 ("compile", ["gcc", "-pipe", *CFLAGS, *self._includes(), "-c", "unit.c", "-o", "unit.o"]),
                 ("link", ["ld", "-shared", "unit.o", "-o", "priority.so"])],
-                audit=("unit.o", LIBM, {"priority"}), macros=self._macros(workdir), ro=self._include_dirs())
+                audit=("unit.o", LIBM, {f.name for f in self.grammar.functions}), macros=self._macros(workdir),
+                ro=self._include_dirs())
         except StageFailed as e:
             return failed(e.stage, e.feedback)
-        flags = feature_flags(checked.reads)
+        flags = feature_flags(checked.reads, self.opts["orders"])
         check = CheckOutcome(True, "ok", "", workdir / "priority.so", checked_source=checked.text,
                              info={"features": flags, "machinery": self.machinery(flags, workdir)})
         probe = sandbox.run([str(native_path("bin", "pf-cache-probe")), str(check.info["machinery"]),
