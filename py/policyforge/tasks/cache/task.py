@@ -676,6 +676,8 @@ class CacheTask(Task):
                 audit=("unit.o", LIBM, {f.name for f in self.grammar.functions}), macros=self._macros(workdir),
                 ro=self._include_dirs())
         except StageFailed as e:
+            if self.opts["orders"] == 1 and "defining 'priority2' is not allowed" in e.feedback:
+                return failed(e.stage, e.feedback + "\n(priority2() is the second order of -o orders=2)")
             return failed(e.stage, e.feedback)
         flags = feature_flags(checked.reads, self.opts["orders"])
         check = CheckOutcome(True, "ok", "", workdir / "priority.so", checked_source=checked.text,
