@@ -4,9 +4,12 @@ because one seed per cell cannot tell differences of a few 0.0001 from luck.
 
     .venv/bin/python bench/cache/seeds.py [--seeds 1,2,3] [--rounds 10] [--per-round 24]
     .venv/bin/python bench/cache/seeds.py --seeds 1,2,3,4 --rounds 20 --per-round 25 --default-only --name seeds500
+    .venv/bin/python bench/cache/seeds.py --seeds 1,2,3,4 --rounds 20 --per-round 25 --default-only --orders 2 \
+        --name seeds500_two
 
 Each cell is `policyforge run cache --generator offline --rounds 10 --candidates-per-round 24
---workers 2 --seed S -o trace=T` (plus `--elites 0` for +refine). Writes NAME.md and NAME.json
+--workers 2 --seed S -o trace=T` (plus `--elites 0` for +refine, and `-o orders=2` with --orders 2:
+two priority orders mixed by learned weights). Writes NAME.md and NAME.json
 (default seeds.md, seeds.json) beside this file.
 """
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=24)
     ap.add_argument("--default-only", action="store_true", help="only the default search (no +refine column)")
     ap.add_argument("--name", default="seeds", help="output files NAME.md and NAME.json")
+    ap.add_argument("--orders", type=int, default=1, choices=(1, 2), help="priority orders (-o orders=N)")
     a = ap.parse_args()
     commit = git_commit()          # before the run writes its results into the tree
     configs = {k: v for k, v in CONFIGS.items() if not a.default_only or not v}
@@ -47,7 +51,8 @@ def main() -> None:
         for name, extra in configs.items():
             rows[trace][name] = {}
             for seed in seeds:
-                r = search(trace, [*extra, "--seed", str(seed)], a.rounds, a.per_round, work)
+                r = search(trace, [*extra, "--seed", str(seed), "-o", f"orders={a.orders}"], a.rounds, a.per_round,
+                           work)
                 rows[trace][name][seed] = r
                 print(trace, name, seed, r.get("winner_miss"), r.get("beats"), file=sys.stderr, flush=True)
     lines = ["# bench/cache/seeds — refinement and the MAP-Elites archive across search seeds", "",
@@ -55,7 +60,7 @@ def main() -> None:
              f"Commit: {commit}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Each cell: the winner's miss ratio (ranked baselines it beats / 25) of `policyforge run cache "
              f"--generator offline --rounds {a.rounds} --candidates-per-round {a.per_round} --workers 2 --seed S "
-             f"-o trace=T`, with `--elites 0` for +refine. Lower is better.", "",
+             f"-o trace=T -o orders={a.orders}`, with `--elites 0` for +refine. Lower is better.", "",
              "| workload | best baseline | " + " | ".join(f"{c} seed {s}" for c in configs for s in seeds)
              + " | " + " | ".join(f"{c} mean" for c in configs) + " |",
              "|---|---|" + "---|" * (len(configs) * (len(seeds) + 1))]
