@@ -222,7 +222,7 @@ class CacheTask(Task):
         Option("timeout_s", 60.0, "wall-clock limit of one simulation", number(above=0)),
         Option("baselines", "", "comma list of baselines (default: all)"),
         Option("seeds", "", "comma list of seed policies to start from (default all: lru, lfu, fifo, two-class, "
-                            "lirs-like, lrfu-like, tinylfu-like)"),
+                            "lirs-like, lrfu-like, tinylfu-like; with -o orders=2 also lecar-like)"),
         Option("vocabulary", "all", "features the offline generator builds from: all, or classic (without "
                                     "irr, dfreq, once, sketch and total; for ablations)"),
         Option("orders", 1, "priority orders: 1, or 2 (the candidate writes priority2() too, and each eviction "
@@ -314,8 +314,8 @@ class CacheTask(Task):
                  Seed("lrfu-like", {"priority": "(add last_access (mul (mul 4.0 cache_size) (log dfreq)))"}),
                  Seed("tinylfu-like", {"priority": "(add last_access (ifgt sketch 1.5 (mul 4.0 cache_size) 0.0))"})]
         if self.opts["orders"] == 2:
-            # two orders: each one-order seed with itself as its second order (it evicts exactly as
-            # alone), and LeCaR's pair as Cacheus uses it: recency, and the fewest accesses over the
+            # two orders: each one-order seed with itself as its second order (it evicts as alone, with
+            # the two orders' longer ghost history where it reads one), and LeCaR's pair as Cacheus uses it: recency, and the fewest accesses over the
             # residencies the ghost history connects, the newest of those first (CR-LFU's
             # churn resistance)
             seeds = [Seed(x.name, {"priority": x.genome["priority"], "priority2": x.genome["priority"]})
