@@ -1,6 +1,7 @@
 """Shared by the test folders (tests/ is on pytest's pythonpath)."""
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,17 @@ def genome_vs_baselines(trace: str, priority: str, tmp_path) -> tuple[float, dic
     ev = task.evaluate(check, tmp_path)
     assert ev.ok, ev.reason
     return ev.score, {b.name: b.evaluation.score for b in task.baselines(tmp_path)}
+
+
+def cache_single_file(task, source, work: Path, defines=()) -> Path:
+    """Cache task: the whole template with `source` (checked) as the export's one C file, built in
+    the new directory `work` as one unit with `defines` (-D); the plugin's path."""
+    from policyforge.native import native_dir
+    work.mkdir()
+    check = task.check(source, work / "check")
+    assert check.ok, check.feedback
+    (work / "p.c").write_text(task.full_source(check.checked_source, check.info["features"]))
+    cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
+           *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
+    subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+    return work / "p.so"

@@ -184,25 +184,27 @@ def main() -> None:
         d.chmod(0o755)
         part1[s] = miss_ratios("shifting" if s == "3" else f"shifting:seed={s}", d)
         print(s, part1[s], file=sys.stderr, flush=True)
-    part2 = {}
+    def instance(seed: str) -> tuple[np.ndarray, int]:
+        ids = traces.shifting_hotset(seed=int(seed))
+        return ids, int(round(0.1 * np.unique(ids).size))
+
+    def mixes(seed: str) -> dict[str, np.ndarray]:
+        """per-request misses of every MIXES column that runs on this seed"""
+        ids, cap = instance(seed)
+        return {name: simulate(ids, cap, orders, lr or 0.45) for name, orders, lr in MIXES
+                if lr is None or lr == 0.45 or seed in a.mix_seeds.split(",")}
+
+    part2, missed = {}, {}
     for s in a.seeds.split(","):
-        ids = traces.shifting_hotset(seed=int(s))
-        cap = int(round(0.1 * np.unique(ids).size))
-        row = {}
-        for name, orders, lr in MIXES:
-            if lr is not None and lr != 0.45 and s not in a.mix_seeds.split(","):
-                continue
-            row[name] = float(simulate(ids, cap, orders, lr or 0.45).mean())
-        part2[s] = row
-        print(s, row, file=sys.stderr, flush=True)
-    # part 3: where in a phase the miss ratio goes, on the profile seed
-    ids = traces.shifting_hotset(seed=int(a.profile_seed))
-    cap = int(round(0.1 * np.unique(ids).size))
+        missed[s] = mixes(s)
+        part2[s] = {name: float(m.mean()) for name, m in missed[s].items()}
+        print(s, part2[s], file=sys.stderr, flush=True)
+    # part 3: where in a phase the miss ratio goes, on the profile seed (part 2's runs, when it has it)
+    ids, cap = instance(a.profile_seed)
+    profile = missed.get(a.profile_seed) or mixes(a.profile_seed)
     n_win = 2 * (len(ids) // 6) // WINDOW           # the first two phases
     part3 = {"Cacheus (binding)": windows(cacheus_misses(ids, cap), WINDOW, n_win)}
-    for name, orders, lr in MIXES:
-        if name in PROFILED:
-            part3[name] = windows(simulate(ids, cap, orders, lr or 0.45), WINDOW, n_win)
+    part3.update({name: windows(profile[name], WINDOW, n_win) for name, _, _ in MIXES if name in PROFILED})
     shutil.rmtree(work, ignore_errors=True)
 
     cols = [*BASELINES, *PRIORITIES, *TWO_ORDERS]

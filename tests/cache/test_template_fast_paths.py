@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from policyforge.native import native_dir
+from pfhelpers import cache_single_file
 
 P = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
 
@@ -37,15 +37,7 @@ def test_feature_flags_follow_the_fields_read(cloudphysics, tmp_path):
 
 def _build(task, source, tmp_path, name, defines=()):
     """the whole template with `source` (checked), built as one unit with `defines`"""
-    work = tmp_path / name
-    work.mkdir()
-    check = task.check(source, work / "check")
-    assert check.ok, check.feedback
-    (work / "p.c").write_text(task.full_source(check.checked_source, check.info["features"]))
-    cmd = ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
-           *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"]
-    subprocess.run(cmd, cwd=work, check=True, capture_output=True)
-    return work / "p.so"
+    return cache_single_file(task, source, tmp_path / name, defines)
 
 
 def _misses(task, source, tmp_path, name, defines=()):

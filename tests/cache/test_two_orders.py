@@ -16,8 +16,9 @@ import subprocess
 
 import pytest
 
-from policyforge.native import native_dir, native_path
+from policyforge.native import native_path
 from policyforge.tasks.cache import TASK_CLASS
+from pfhelpers import cache_single_file
 
 ONE = "double priority(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
 TWO = ONE + "\ndouble priority2(const struct pf_obj *obj, const struct pf_ctx *ctx)\n{{\n    return {};\n}}\n"
@@ -54,11 +55,9 @@ def test_with_two_orders_the_ghost_history_is_twice_as_long(tasks, tmp_path):
     """A priority that reads the ghost history sees twice as many ghosts with two orders: mixed
     with itself it evicts as it does alone in a template built with that longer history
     (-DPF_GHOST_RING=2), and not as with the one-order history."""
-    (tmp_path / "long").mkdir()
-    (tmp_path / "short").mkdir()
     sim = lambda so: tasks[1]._simulate(tasks[1].trace, ["--plugin", str(so)])["results"][0]["n_miss"]  # noqa: E731
-    longer = sim(_build(tasks[1], ONE.format(TWO_CLASS), tmp_path / "long", ("PF_GHOST_RING=2",)))
-    shorter = sim(_build(tasks[1], ONE.format(TWO_CLASS), tmp_path / "short"))
+    longer = sim(cache_single_file(tasks[1], ONE.format(TWO_CLASS), tmp_path / "long", ("PF_GHOST_RING=2",)))
+    shorter = sim(cache_single_file(tasks[1], ONE.format(TWO_CLASS), tmp_path / "short"))
     mixed = misses(tasks[2], TWO.format(TWO_CLASS, TWO_CLASS), tmp_path / "two")
     assert mixed == longer and longer != shorter
 
@@ -81,22 +80,11 @@ def test_a_frequency_order_that_survives_eviction_helps_lru(tasks, tmp_path):
     assert misses(tasks[2], TWO.format(LRU, LFU_NEWEST), tmp_path / "mix") < lru
 
 
-def _build(task, source, work, defines=()):
-    check = task.check(source, work / "check")
-    assert check.ok, check.feedback
-    (work / "p.c").write_text(task.full_source(check.checked_source, check.info["features"]))
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{native_dir() / 'include'}",
-                    *[f"-D{d}" for d in defines], "p.c", "-o", "p.so", "-lm"], cwd=work, check=True,
-                   capture_output=True, text=True)
-    return work / "p.so"
-
-
 def test_renumbered_ties_change_no_eviction_with_two_orders(tasks, tmp_path):
     task, src = tasks[2], TWO.format(TWO_CLASS, LFU_NEWEST)
     runs = []
     for name, defines in (("plain", ()), ("renumbered", ("PF_TIE_LIMIT=5000",))):
-        (tmp_path / name).mkdir()
-        so = _build(task, src, tmp_path / name, defines)
+        so = cache_single_file(task, src, tmp_path / name, defines)
         runs.append(task._simulate(task.trace, ["--plugin", str(so)])["results"][0]["n_miss"])
     assert runs[0] == runs[1]
 
